@@ -1,0 +1,1 @@
+"""Report parsing (spaCy), labeling functions and a label model: weak labels from radiology reports."""

@@ -1,0 +1,5 @@
+"""``python -m onconet`` runs the console script."""
+
+from onconet.cli import main
+
+raise SystemExit(main())

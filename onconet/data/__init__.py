@@ -1,0 +1,1 @@
+"""Data path: DICOM discovery and assembly, SUV, resampling, NIfTI cache, pairs, transforms."""

@@ -1,0 +1,1 @@
+"""Synthetic FDG PET/CT cohort written as real DICOM."""

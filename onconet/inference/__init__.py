@@ -1,0 +1,1 @@
+"""Batch inference over DICOM folders."""

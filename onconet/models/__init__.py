@@ -1,0 +1,1 @@
+"""The paired-exam response model: backbones, fusion, LightningModule."""
