@@ -21,6 +21,8 @@ CATEGORY_TO_CLASS: Final[dict[str, str]] = {
 PARTIAL_RATIO: Final[float] = 0.7
 PROGRESSION_RATIO: Final[float] = 1.3
 ABSOLUTE_CHANGE: Final[float] = 0.8
+#: Thresholds are inclusive; this absorbs binary rounding (1.3 * 3.0 > 3.9 in floating point).
+_TOLERANCE: Final[float] = 1e-9
 
 
 def response_category(
@@ -47,12 +49,12 @@ def response_category(
         >>> response_category(4.0, 4.5, new_lesion=True)
         'PMD'
     """
-    b, f = baseline_suvmax, followup_suvmax
-    if new_lesion or (f >= PROGRESSION_RATIO * b and f - b >= ABSOLUTE_CHANGE):
+    b, f, tol = baseline_suvmax, followup_suvmax, _TOLERANCE
+    if new_lesion or (f >= PROGRESSION_RATIO * b - tol and f - b >= ABSOLUTE_CHANGE - tol):
         return "PMD"
     if reference_suv is not None and f <= reference_suv:
         return "CMR"
-    if f <= PARTIAL_RATIO * b and b - f >= ABSOLUTE_CHANGE:
+    if f <= PARTIAL_RATIO * b + tol and b - f >= ABSOLUTE_CHANGE - tol:
         return "PMR"
     return "SMD"
 
