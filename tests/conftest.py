@@ -22,3 +22,25 @@ def realdata() -> Path:
     if not (path / "MANIFEST.md").is_file():
         pytest.skip(f"real test data not found at {path} (set ONCONET_REALDATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_cohort(tmp_path_factory):
+    """A 12-patient small synthetic cohort (seed 0, internal + external sites) as ``CohortPaths``.
+
+    Made once per test session: pytest-xdist workers share it through the common base temp folder and
+    a file lock, so only the first worker that asks pays for it (about 25 s on 2 cores).
+    """
+    from filelock import FileLock
+
+    from onconet.data.synthetic import CohortPaths, generate_cohort
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by all workers of this session
+    out = base / "synthetic_cohort_n12_seed0_small"
+    with FileLock(str(out) + ".lock"):
+        # cohort.json is written last: its presence means the cohort is whole.
+        if not (out / "cohort.json").is_file():
+            generate_cohort(out, patients=12, seed=0, sites=("internal", "external"), size="small")
+    return CohortPaths.of(out)

@@ -1,0 +1,631 @@
+"""Radiology reports of the synthetic exams, in many phrasings, with the distractors real reports have.
+
+Every SUV value a report writes is recorded as a ``Mention`` (what it refers to, the text as written,
+its character span, the true value it measures), so the report parser can be scored mention by mention
+and the tests can check that every value agrees with the truth within the declared report noise.
+
+The phrase lists here are the generator's own; the parser in ``labeling/`` must never import them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+
+import numpy as np
+
+#: How a written value relates to the true one (also written to cohort.json).
+REPORT_NOISE = {
+    "model": "reported = round(true * (1 + eps), decimals)",
+    "eps": "uniform(-0.05, 0.05), drawn per mention",
+    "eps_max": 0.05,
+    "decimals": {"1": 0.88, "0": 0.12},
+    "tolerance": "abs(reported - true) <= eps_max * true + 0.5 * 10**-decimals",
+    "decimal_comma_fraction": 0.12,
+    "no_suv_numbers_fraction": 0.1,
+    "prior_values": "follow-up reports quote the baseline value (the baseline report's text or a re-measure)",
+    "truth_of_kinds": {
+        "lesion": "lesions.csv suvmax_true of this lesion at this exam",
+        "prior": "lesions.csv suvmax_true of this lesion at baseline",
+        "liver_mean": "exams.csv liver_suvmean (reference ROI, noise-free)",
+        "liver_max": "exams.csv liver_suvmax (reference ROI, written image)",
+        "blood_pool": "exams.csv blood_pool_suvmean",
+        "contralateral": "SUVmax of the written image at the mirrored site (mentions.jsonl true_value)",
+        "brain": "exams.csv brain_suvmax",
+        "bladder": "exams.csv bladder_suvmax",
+    },
+}
+EPS_MAX = 0.05
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One SUV value written in a report."""
+
+    patient_id: str
+    study_uid: str
+    kind: str  # lesion / prior / liver_mean / liver_max / blood_pool / contralateral / brain / bladder
+    lesion_id: str
+    text: str
+    value: float
+    decimals: int
+    start: int
+    end: int
+    true_value: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A value to write: its kind, the lesion it belongs to, the true value and the rounded reading."""
+
+    kind: str
+    lesion_id: str
+    true_value: float
+    value: float
+    decimals: int
+
+
+@dataclass
+class LesionView:
+    """What a report needs to know about one lesion at one exam."""
+
+    lesion_id: str
+    site: str
+    region: str
+    kind: str
+    mirror: str
+    diameter_mm: float
+    suvmax: float  # true, 0 when absent
+    prior_suvmax: float  # true baseline value (0 when none)
+    prior_text: str  # the baseline report's written value, "" if it wrote none
+    image_number: int
+    is_new: bool
+    contralateral: float  # SUVmax at the mirrored site, 0 when none
+
+
+@dataclass
+class ExamView:
+    """What a report needs to know about one exam."""
+
+    patient_id: str
+    study_uid: str
+    timepoint: str
+    study_date: date
+    prior_date: date | None
+    indication: str
+    lymphoma: bool
+    sex: str
+    weight_kg: float
+    dose_mbq: float
+    uptake_min: int
+    pet_series_number: int
+    manufacturer: str
+    lesions: list[LesionView]
+    stats: dict[str, float]
+    category: str  # the true category (follow-up)
+
+
+class ReportText:
+    """A report under construction that remembers where each written value sits."""
+
+    def __init__(self, exam: ExamView, rng: np.random.Generator, comma: bool, numbers: bool):
+        self.exam, self.rng, self.comma, self.numbers = exam, rng, comma, numbers
+        self.parts: list[str] = []
+        self.length = 0
+        self.mentions: list[Mention] = []
+
+    def measure(self, kind: str, true_value: float, lesion_id: str = "") -> Measure:
+        """A noisy, rounded reading of ``true_value`` (see REPORT_NOISE)."""
+        decimals = 1 if self.rng.random() < 0.88 else 0
+        eps = self.rng.uniform(-EPS_MAX, EPS_MAX)
+        value = round(true_value * (1 + eps), decimals)
+        if value <= 0:
+            value, decimals = round(true_value, 1), 1
+        return Measure(kind, lesion_id, true_value, value, decimals)
+
+    def number(self, value: float, decimals: int) -> str:
+        text = f"{value:.{decimals}f}"
+        return text.replace(".", ",") if self.comma else text
+
+    def add(self, template: str, **fields: object) -> None:
+        """Append ``template`` with ``fields`` filled in; Measure fields are recorded as mentions."""
+        for piece in re.split(r"(\{\w+\})", template):
+            if piece.startswith("{") and piece.endswith("}"):
+                value = fields[piece[1:-1]]
+                if isinstance(value, Measure):
+                    text = self.number(value.value, value.decimals)
+                    self.mentions.append(
+                        Mention(
+                            self.exam.patient_id,
+                            self.exam.study_uid,
+                            value.kind,
+                            value.lesion_id,
+                            text,
+                            float(value.value),
+                            value.decimals,
+                            self.length,
+                            self.length + len(text),
+                            float(value.true_value),
+                        )
+                    )
+                    piece = text
+                else:
+                    piece = str(value)
+            self.parts.append(piece)
+            self.length += len(piece)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def pick(self, options):
+        return options[int(self.rng.integers(len(options)))]
+
+
+def format_date(day: date, style: int) -> str:
+    """A date in one of the styles reports use."""
+    if style == 0:
+        return day.isoformat()
+    if style == 1:
+        return day.strftime("%m/%d/%Y")
+    if style == 2:
+        return f"{day.strftime('%B')} {day.day}, {day.year}"
+    return f"{day.day} {day.strftime('%b')} {day.year}"
+
+
+REGION_HEADINGS = {
+    "neck": ("HEAD AND NECK:", "Neck:", "HEAD/NECK:"),
+    "chest": ("CHEST:", "Thorax:", "CHEST (including mediastinum and lungs):"),
+    "abdomen": ("ABDOMEN AND PELVIS:", "Abdomen/pelvis:", "ABDOMEN/PELVIS:"),
+    "bone": ("MUSCULOSKELETAL:", "Bones:", "SKELETON:"),
+}
+REGION_NEGATIVES = {
+    "neck": (
+        "No hypermetabolic cervical lymphadenopathy.",
+        "No FDG-avid cervical or supraclavicular lymph nodes.",
+        "Physiologic uptake in the tonsils and salivary glands.",
+    ),
+    "chest": (
+        "No FDG-avid pulmonary nodules or thoracic lymphadenopathy.",
+        "No hypermetabolic mediastinal or hilar lymph nodes. Lungs are clear.",
+        "No suspicious thoracic uptake.",
+    ),
+    "abdomen": (
+        "No abnormal hypermetabolic activity in the abdomen or pelvis.",
+        "Liver, spleen and adrenal glands without focal FDG uptake.",
+        "No FDG-avid abdominopelvic lymphadenopathy.",
+    ),
+    "bone": (
+        "No suspicious osseous FDG uptake.",
+        "No hypermetabolic osseous lesions.",
+        "Degenerative changes of the spine without abnormal uptake.",
+    ),
+}
+SUV_WORDS = ("SUVmax", "SUV max", "maximum SUV", "SUV_max", "max SUV")
+
+
+def _size_text(report: ReportText, diameter_mm: float) -> str:
+    if not report.numbers:
+        return ""
+    a = diameter_mm * report.rng.uniform(0.95, 1.05) / 10.0
+    b = a * report.rng.uniform(0.6, 0.9)
+    style = int(report.rng.integers(3))
+    if style == 0:
+        return f"{report.number(round(a, 1), 1)} x {report.number(round(b, 1), 1)} cm"
+    if style == 1:
+        return f"{round(a * 10):d} mm"
+    return f"{report.number(round(a, 1), 1)} cm"
+
+
+def _location_text(report: ReportText, lesion: LesionView) -> str:
+    style = int(report.rng.integers(3))
+    if style == 0:
+        return f"series {report.exam.pet_series_number}, image {lesion.image_number}"
+    if style == 1:
+        return f"image {lesion.image_number}"
+    return f"slice {lesion.image_number}"
+
+
+def _change_words(lesion: LesionView) -> tuple[str, str]:
+    """(adjective phrase, noun phrase) describing this lesion's change since baseline."""
+    if lesion.prior_suvmax <= 0:
+        return "new", "new uptake"
+    ratio = lesion.suvmax / lesion.prior_suvmax
+    if ratio <= 0.75:
+        return "decreased", "interval decrease"
+    if ratio >= 1.25:
+        return "increased", "interval increase"
+    return "unchanged", "no significant change"
+
+
+def _lesion_sentence(report: ReportText, lesion: LesionView, site_cap: str) -> None:
+    """Findings about one present lesion (values written only when the report writes numbers)."""
+    r = report
+    followup = r.exam.timepoint == "followup"
+    suv = r.pick(SUV_WORDS)
+    size = _size_text(r, lesion.diameter_mm)
+    if not r.numbers:
+        if lesion.is_new:
+            r.add(
+                r.pick(("New FDG-avid {site}. ", "Interval development of a hypermetabolic {site}. ")),
+                site=lesion.site,
+            )
+        elif followup:
+            adj, noun = _change_words(lesion)
+            r.add(
+                r.pick(("{Site} is {adj} in size and FDG avidity. ", "{Noun} in uptake of the {site}. ")),
+                Site=site_cap,
+                adj=adj,
+                Noun=noun.capitalize(),
+                site=lesion.site,
+            )
+        else:
+            r.add(
+                r.pick(("Intensely FDG-avid {site}. ", "{Site} with marked FDG uptake. ")),
+                site=lesion.site,
+                Site=site_cap,
+            )
+        return
+    v = r.measure("lesion", lesion.suvmax, lesion.lesion_id)
+    loc = _location_text(r, lesion)
+    if lesion.is_new:
+        r.add(
+            r.pick(
+                (
+                    "New FDG-avid {site} measuring {size} ({loc}) with {suv} {v}. ",
+                    "Interval development of a hypermetabolic {site}, {suv} {v}, {size}. ",
+                    "There is a new {size} {site} with {suv} of {v}, not present previously. ",
+                )
+            ),
+            site=lesion.site,
+            size=size,
+            loc=loc,
+            suv=suv,
+            v=v,
+        )
+    elif followup and lesion.prior_suvmax > 0 and r.rng.random() < 0.5:
+        if lesion.prior_text and r.rng.random() < 0.7:
+            p_value = float(lesion.prior_text.replace(",", "."))
+            decimals = (
+                len(lesion.prior_text.split(",")[-1].split(".")[-1])
+                if re.search(r"[.,]", lesion.prior_text)
+                else 0
+            )
+            p = Measure("prior", lesion.lesion_id, lesion.prior_suvmax, p_value, decimals)
+        else:
+            p = r.measure("prior", lesion.prior_suvmax, lesion.lesion_id)
+        adj, noun = _change_words(lesion)
+        pdate = (
+            format_date(r.exam.prior_date, int(r.rng.integers(4))) if r.exam.prior_date else "the prior exam"
+        )
+        r.add(
+            r.pick(
+                (
+                    "{Site} measuring {size} ({loc}) with {suv} {v}, previously {p} on {pdate}. ",
+                    "{Site} now measures {size} with {suv} {v} (previously {p}). ",
+                    "{Site}, {suv} {v} versus {p} on the prior exam, {adj}. ",
+                    "{Noun} in the {site}, {suv} {v} (prior {suv} {p}), {size}. ",
+                    "The {site} is {adj}, now {size} with an {suv} of {v}, compared to {p} on {pdate}. ",
+                    "{Site}: {suv} {v} (prior {p}), {size} ({loc}). ",
+                )
+            ),
+            Site=site_cap,
+            site=lesion.site,
+            size=size,
+            loc=loc,
+            suv=suv,
+            v=v,
+            p=p,
+            pdate=pdate,
+            adj=adj,
+            Noun=noun.capitalize(),
+        )
+    elif followup:
+        adj, noun = _change_words(lesion)
+        r.add(
+            r.pick(
+                (
+                    "{Site} measuring {size} with {suv} {v}, {adj} compared with the prior study. ",
+                    "{Noun} in FDG uptake of the {site}, {suv} {v} ({loc}). ",
+                    "Persistent uptake in the {site}, {suv} {v}, {size}. ",
+                    "{Site} ({size}) with {suv} of {v}, {adj}. ",
+                )
+            ),
+            Site=site_cap,
+            site=lesion.site,
+            size=size,
+            loc=loc,
+            suv=suv,
+            v=v,
+            adj=adj,
+            Noun=noun.capitalize(),
+        )
+    else:
+        r.add(
+            r.pick(
+                (
+                    "{Site} measuring {size} ({loc}) with {suv} {v}. ",
+                    "There is an FDG-avid {site} measuring {size}, {suv} {v} ({loc}). ",
+                    "Hypermetabolic {site}, {size}, {suv} {v}. ",
+                    "{Site} shows intense FDG uptake with a maximum SUV of {v}, measuring {size} ({loc}). ",
+                    "{Site}: {size}, {suv} {v}. ",
+                    "Intensely FDG-avid {site} ({size}; {suv} = {v}). ",
+                    "An enlarged {site} shows increased metabolic activity ({suv} {v}; {size}). ",
+                    "Focal uptake in the {site} ({loc}), SUV {v}. ",
+                )
+            ),
+            Site=site_cap,
+            site=lesion.site,
+            size=size,
+            loc=loc,
+            suv=suv,
+            v=v,
+        )
+    if lesion.contralateral > 0 and lesion.kind == "node" and r.rng.random() < 0.35:
+        c = r.measure("contralateral", lesion.contralateral, lesion.lesion_id)
+        r.add(
+            r.pick(
+                (
+                    "For comparison, contralateral node SUV max {c}. ",
+                    "The contralateral {mirror} region measures SUVmax {c}. ",
+                )
+            ),
+            c=c,
+            mirror=lesion.mirror,
+        )
+
+
+def _resolved_sentence(report: ReportText, lesion: LesionView, site_cap: str) -> None:
+    r = report
+    if r.numbers and lesion.prior_suvmax > 0 and r.rng.random() < 0.35:
+        p = r.measure("prior", lesion.prior_suvmax, lesion.lesion_id)
+        r.add(
+            r.pick(
+                (
+                    "Complete resolution of uptake in the previously seen {site} (previously SUVmax {p}). ",
+                    "The {site}, SUVmax {p} on the baseline study, is no longer FDG avid. ",
+                )
+            ),
+            site=lesion.site,
+            p=p,
+        )
+        return
+    r.add(
+        r.pick(
+            (
+                "Previously described {site} has resolved. ",
+                "No residual FDG uptake at the site of the previously seen {site}. ",
+                "{Site} is no longer FDG avid. ",
+                "Interval resolution of the {site}. ",
+            )
+        ),
+        site=lesion.site,
+        Site=site_cap,
+    )
+
+
+def _reference_sentence(report: ReportText) -> None:
+    r, stats = report, report.exam.stats
+    if not r.numbers:
+        r.add(r.pick(("Physiologic hepatic background activity. ", "Normal liver and blood pool activity. ")))
+        return
+    style = int(r.rng.integers(5))
+    if style == 0:
+        r.add("Liver background SUVmax {v}. ", v=r.measure("liver_max", stats["liver_suvmax"]))
+    elif style == 1:
+        r.add("Reference liver SUVmean {v}. ", v=r.measure("liver_mean", stats["liver_suvmean"]))
+    elif style == 2:
+        r.add("Mediastinal blood pool SUV {v}. ", v=r.measure("blood_pool", stats["blood_pool_suvmean"]))
+    elif style == 3:
+        r.add(
+            "Physiologic liver uptake (SUVmax {v}) and mediastinal blood pool (SUVmean {w}). ",
+            v=r.measure("liver_max", stats["liver_suvmax"]),
+            w=r.measure("blood_pool", stats["blood_pool_suvmean"]),
+        )
+    else:
+        r.add("Hepatic background activity: SUVmean {v}. ", v=r.measure("liver_mean", stats["liver_suvmean"]))
+
+
+def _physiology_sentence(report: ReportText) -> None:
+    r, stats = report, report.exam.stats
+    if r.numbers and r.rng.random() < 0.3 and stats.get("bladder_suvmax", 0) > 0:
+        r.add(
+            "Intense physiologic activity in the urinary bladder (SUVmax {v}). ",
+            v=r.measure("bladder", stats["bladder_suvmax"]),
+        )
+    elif r.numbers and r.rng.random() < 0.2:
+        r.add("Normal cerebral FDG distribution (SUVmax {v}). ", v=r.measure("brain", stats["brain_suvmax"]))
+    else:
+        r.add(
+            r.pick(
+                (
+                    "Physiologic FDG activity in the brain, myocardium, kidneys and urinary bladder. ",
+                    "Expected physiologic tracer distribution in the brain, heart, bowel and urinary tract. ",
+                    "Normal physiologic uptake in the brain, myocardium and genitourinary system. ",
+                )
+            )
+        )
+
+
+def deauville(exam: ExamView) -> int:
+    """Deauville score of the hottest residual lesion against blood pool and liver."""
+    f = max((les.suvmax for les in exam.lesions), default=0.0)
+    if any(les.is_new and les.suvmax > 0 for les in exam.lesions):
+        return 5
+    if f <= 0:
+        return 1
+    if f <= exam.stats["blood_pool_suvmean"]:
+        return 2
+    if f <= exam.stats["liver_suvmean"]:
+        return 3
+    return 5 if f > 2.0 * exam.stats["liver_suvmax"] else 4
+
+
+IMPRESSIONS = {
+    "CMR": (
+        "Complete metabolic response.",
+        "No residual FDG-avid disease, consistent with complete metabolic response.",
+        "Resolution of all previously seen hypermetabolic lesions; complete metabolic response.",
+    ),
+    "PMR": (
+        "Partial metabolic response with interval decrease in size and FDG avidity of the known lesions.",
+        "Interval decrease in metabolic activity, consistent with partial metabolic response.",
+        "Favorable response to therapy: partial metabolic response.",
+    ),
+    "SMD": (
+        "Stable metabolic disease.",
+        "No significant interval change in the known FDG-avid disease (stable metabolic disease).",
+        "Overall unchanged appearance of the hypermetabolic lesions.",
+    ),
+    "PMD": (
+        "Progressive metabolic disease.",
+        "Interval increase in FDG-avid disease, consistent with progressive metabolic disease.",
+        "Findings are consistent with disease progression.",
+    ),
+}
+
+
+def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Mention]]:
+    """The report text of ``exam`` and the SUV values it writes."""
+    numbers = rng.random() >= REPORT_NOISE["no_suv_numbers_fraction"]
+    comma = rng.random() < REPORT_NOISE["decimal_comma_fraction"]
+    r = ReportText(exam, rng, comma, numbers)
+    followup = exam.timepoint == "followup"
+    if rng.random() < 0.5:
+        r.add(
+            r.pick(
+                (
+                    "EXAMINATION: FDG PET/CT skull base to mid-thigh\n\n",
+                    "EXAM: PET/CT WHOLE BODY F-18 FDG\n\n",
+                )
+            )
+        )
+    if followup:
+        r.add(
+            r.pick(
+                (
+                    "INDICATION: {ind}, restaging after therapy.\n\n",
+                    "INDICATION: Known {ind}. Assess treatment response.\n\n",
+                    "INDICATION: Interim response assessment, {ind}.\n\n",
+                )
+            ),
+            ind=exam.indication,
+        )
+    else:
+        r.add(
+            r.pick(
+                (
+                    "INDICATION: Initial staging of {ind}.\n\n",
+                    "INDICATION: Newly diagnosed {ind}, staging.\n\n",
+                    "INDICATION: Pretreatment evaluation, {ind}.\n\n",
+                )
+            ),
+            ind=exam.indication,
+        )
+    if numbers:
+        mbq = exam.dose_mbq
+        r.add(
+            r.pick(
+                (
+                    "TECHNIQUE: {mbq} MBq F-18 FDG was administered intravenously. After an uptake time of "
+                    "{up} minutes, PET was acquired from the skull base to the mid-thigh with low-dose CT "
+                    "for attenuation correction. Blood glucose {glu} mg/dL. Patient weight {w} kg.\n\n",
+                    "TECHNIQUE: Following injection of {mci} mCi ({mbq} MBq) of 18F-FDG and a {up} minute "
+                    "uptake period, whole-body PET/CT was performed. Fasting glucose {mmol} mmol/L.\n\n",
+                    "TECHNIQUE: Whole-body PET/CT {up} min after i.v. injection of {mbq} MBq FDG; "
+                    "non-contrast CT for attenuation correction and localization.\n\n",
+                )
+            ),
+            mbq=f"{mbq:.0f}",
+            mci=r.number(round(mbq / 37.0, 1), 1),
+            up=exam.uptake_min,
+            glu=int(rng.integers(78, 140)),
+            mmol=r.number(round(rng.uniform(4.3, 7.6), 1), 1),
+            w=r.number(round(exam.weight_kg, 1), 1),
+        )
+    else:
+        r.add(
+            "TECHNIQUE: Standard whole-body FDG PET/CT protocol, low-dose CT for attenuation correction.\n\n"
+        )
+    if followup and exam.prior_date:
+        r.add(
+            r.pick(
+                (
+                    "COMPARISON: PET/CT dated {d}.\n\n",
+                    "COMPARISON: Prior PET/CT of {d}.\n\n",
+                    "COMPARISON: {d}.\n\n",
+                )
+            ),
+            d=format_date(exam.prior_date, int(rng.integers(4))) if numbers else "prior PET/CT",
+        )
+    else:
+        r.add(r.pick(("COMPARISON: None.\n\n", "COMPARISON: No prior PET/CT available.\n\n")))
+
+    r.add("FINDINGS:\n")
+    if rng.random() < 0.4:
+        _reference_sentence(r)
+        r.add("\n")
+    for region in ("neck", "chest", "abdomen", "bone"):
+        r.add(r.pick(REGION_HEADINGS[region]) + " ")
+        here = sorted(
+            (
+                les
+                for les in exam.lesions
+                if les.region == region or (region == "abdomen" and les.region == "pelvis")
+            ),
+            key=lambda les: -les.suvmax,
+        )
+        for les in here:
+            site_cap = les.site[0].upper() + les.site[1:]
+            if les.suvmax > 0:
+                _lesion_sentence(r, les, site_cap)
+            elif les.prior_suvmax > 0:
+                _resolved_sentence(r, les, site_cap)
+        if not any(les.suvmax > 0 for les in here):
+            r.add(r.pick(REGION_NEGATIVES[region]) + " ")
+        if region == "abdomen":
+            if not r.mentions or rng.random() < 0.5:
+                _reference_sentence(r)
+            _physiology_sentence(r)
+        r.add("\n")
+
+    r.add("\nIMPRESSION:\n")
+    present = [les for les in exam.lesions if les.suvmax > 0]
+    if followup:
+        r.add("1. " + r.pick(IMPRESSIONS[exam.category]) + " ")
+        if exam.category != "PMD" or not any(les.is_new for les in exam.lesions):
+            if rng.random() < 0.6:
+                r.add("No new FDG-avid lesions. ")
+        else:
+            r.add("New FDG-avid lesion(s) as described. ")
+    else:
+        r.add(
+            "1. "
+            + r.pick(
+                ("FDG-avid {ind} with {n} site(s) of disease", "Hypermetabolic disease compatible with {ind}")
+            )
+            + ". ",
+            ind=exam.indication,
+            n=len(present),
+        )
+    if present and numbers and rng.random() < 0.3:
+        top = max(present, key=lambda les: les.suvmax)
+        previous = [m for m in r.mentions if m.kind == "lesion" and m.lesion_id == top.lesion_id]
+        if previous:
+            m = previous[0]
+            r.add(
+                "Most intense lesion: {site}, SUVmax {v}. ",
+                site=top.site,
+                v=Measure("lesion", m.lesion_id, m.true_value, m.value, m.decimals),
+            )
+    if exam.lymphoma and (followup or rng.random() < 0.3):
+        r.add(
+            r.pick(
+                ("\n2. Deauville score {d}.", "\n2. Deauville {d}.", "\n2. Deauville 5-point scale: {d}.")
+            ),
+            d=deauville(exam),
+        )
+    return r.text().strip() + "\n", r.mentions
