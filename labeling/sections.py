@@ -1,0 +1,111 @@
+"""Report sections (INDICATION, TECHNIQUE, COMPARISON, FINDINGS, IMPRESSION) and body-region sub-headers.
+
+A header is a known name at the start of a line (after optional markdown ``#`` or a list number),
+followed by a colon or the end of the line: ``IMPRESSION:``, ``## Konklusion``, ``Chest: ...``.
+
+Example:
+    >>> [(s.name, s.region) for s in find_sections("FINDINGS:\\nChest: node.\\nIMPRESSION: better.")]
+    [('findings', None), ('findings', 'chest'), ('impression', None)]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+#: header text (lower case) -> canonical section
+SECTION_NAMES: Final[dict[str, str]] = {
+    "indication": "indication",
+    "indications": "indication",
+    "clinical indication": "indication",
+    "reason for exam": "indication",
+    "reason for examination": "indication",
+    "reason for study": "indication",
+    "history": "indication",
+    "clinical history": "indication",
+    "clinical information": "indication",
+    "clinical data": "indication",
+    "indikation": "indication",
+    "technique": "technique",
+    "procedure": "technique",
+    "protocol": "technique",
+    "examination": "technique",
+    "exam": "technique",
+    "radiopharmaceutical": "technique",
+    "teknik": "technique",
+    "comparison": "comparison",
+    "comparisons": "comparison",
+    "prior studies": "comparison",
+    "prior exams": "comparison",
+    "sammenligning": "comparison",
+    "findings": "findings",
+    "finding": "findings",
+    "report": "findings",
+    "description": "findings",
+    "beskrivelse": "findings",
+    "fund": "findings",
+    "impression": "impression",
+    "impressions": "impression",
+    "conclusion": "impression",
+    "conclusions": "impression",
+    "summary": "impression",
+    "opinion": "impression",
+    "assessment": "impression",
+    "interpretation": "impression",
+    "konklusion": "impression",
+}
+
+#: body-region sub-headers inside FINDINGS
+REGION_NAMES: Final[frozenset[str]] = frozenset(
+    """head and neck|head/neck|head & neck|neck|brain|chest|thorax|lungs|mediastinum|abdomen|pelvis|
+    abdomen and pelvis|abdomen/pelvis|abdomen & pelvis|musculoskeletal|bones|skeleton|skeletal|
+    extremities|lymph nodes|other|hals|thorax|abdomen og bækken|knogler""".replace("\n", "")
+    .replace("    ", "")
+    .split("|")
+)
+
+_HEADER = re.compile(
+    r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\d{1,2}[.)][ \t]+)?(?P<name>[A-Za-zÆØÅæøå][A-Za-zÆØÅæøå /&]{1,40}?)[ \t]*"
+    r"(?::|[ \t]*$)",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One stretch of a report: its canonical name, body region if any, and character span."""
+
+    name: str
+    region: str | None
+    start: int
+    end: int
+
+
+def find_sections(text: str) -> list[Section]:
+    """Split ``text`` at known headers; text before the first header is section ``"unknown"``."""
+    marks: list[tuple[int, str, str | None]] = []
+    current = "unknown"
+    for match in _HEADER.finditer(text):
+        header = match.group("name").strip().lower()
+        if header in SECTION_NAMES:
+            current = SECTION_NAMES[header]
+            marks.append((match.start(), current, None))
+        elif header in REGION_NAMES:
+            section = current if current in ("findings", "unknown") else "findings"
+            marks.append((match.start(), section, header))
+    if not marks or marks[0][0] > 0:
+        marks.insert(0, (0, "unknown", None))
+    sections = []
+    for (start, name, region), following in zip(marks, [*marks[1:], (len(text), "", None)], strict=True):
+        if following[0] > start or not sections:
+            sections.append(Section(name, region, start, following[0]))
+    return sections
+
+
+def section_at(sections: list[Section], char: int) -> Section:
+    """The section that holds character offset ``char``."""
+    for section in reversed(sections):
+        if section.start <= char:
+            return section
+    return sections[0]
