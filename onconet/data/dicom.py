@@ -1,0 +1,687 @@
+"""DICOM discovery and series assembly: folders of files as a PACS exports them -> checked 3D volumes.
+
+Discovery (:func:`discover`) walks a tree of files with any names, nested or flat, with non-DICOM files and
+DICOMDIRs mixed in, reads each header once (no pixels), groups instances by study and series, keeps PET and
+CT image series and says why it skipped everything else.
+
+Assembly (:func:`assemble_volume`) turns one series' instances into a volume that obeys the geometry
+contract: ``array[i, j, k]`` (float32, i = column, j = row, k = slice along the slice normal) with a 4×4
+``affine`` such that ``affine @ [i, j, k, 1]`` is the RAS+ position in mm (nibabel's convention; DICOM is LPS,
+so the first two world axes are negated). It checks one orientation, one frame of reference, no gantry
+tilt, uniform spacing, no missing or duplicate slices, and raises a named :class:`SeriesGeometryError`
+subclass naming the series, the rule and the slices otherwise; it never returns a silently wrong volume.
+
+Example (``series_dir`` holds one PET or CT series)::
+
+    volume = load_series(series_dir)
+    volume.array.shape, volume.affine
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+from pydicom.uid import UID
+
+from onconet.data.header import header_number, header_numbers, header_text
+from onconet.errors import DicomError, SeriesGeometryError
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+class NotDicomError(DicomError):
+    """A file is not DICOM at all."""
+
+
+class UnreadableDicomError(DicomError):
+    """A DICOM file is truncated or corrupt (header or pixel data shorter than declared)."""
+
+
+class UnsupportedImageError(DicomError):
+    """A DICOM image cannot be used by this reader (multi-frame, colour, compressed without a decoder)."""
+
+
+class MixedSeriesError(DicomError):
+    """Files handed over as one series belong to several series."""
+
+
+class MissingSeriesError(DicomError):
+    """A study lacks the PET or CT series that ingestion needs."""
+
+
+class MixedOrientationError(SeriesGeometryError):
+    """The slices of one series have different ImageOrientationPatient."""
+
+
+class MixedFrameOfReferenceError(SeriesGeometryError):
+    """The slices of one series (or a PET and its CT) lie in different frames of reference."""
+
+
+class InconsistentSliceError(SeriesGeometryError):
+    """Slices of one series differ in size or pixel spacing."""
+
+
+class GantryTiltError(SeriesGeometryError):
+    """Slice positions do not advance along the slice normal (gantry tilt or a sheared stack)."""
+
+
+class DuplicateSliceError(SeriesGeometryError):
+    """Two different instances sit at the same slice position."""
+
+
+class MissingSliceError(SeriesGeometryError):
+    """A gap between neighbouring slices is a multiple of the regular spacing."""
+
+
+class NonUniformSpacingError(SeriesGeometryError):
+    """Slice spacing varies by more than the tolerance."""
+
+
+# ------------------------------------------------------------------------------------------ constants
+
+PET_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.130"})
+CT_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1"})
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+STRUCTURED_REPORT_PREFIX = "1.2.840.10008.5.1.4.1.1.88"
+
+#: Orientation cosines may differ this much between slices of one series (rounding in the header).
+ORIENTATION_TOLERANCE = 1e-4
+#: A slice gap may deviate from the median gap by this much (mm, and fraction of the median) before the
+#: series counts as non-uniform; real scanners round bed-position boundaries (STS_001: 3.19 vs 3.27 mm).
+SPACING_TOLERANCE_MM = 0.1
+SPACING_TOLERANCE_FRACTION = 0.05
+#: A gap this many times the median gap means slices are missing.
+MISSING_SLICE_RATIO = 1.5
+#: Slice positions may stray sideways from the slice normal by this fraction of a pixel (rounding).
+TILT_TOLERANCE_PIXELS = 0.05
+
+# The header fields anything in onconet.data uses. Reading only these (plus pixels) halves the parse time.
+_PRIVATE_TAGS = [Tag(group, (slot << 8) | offset) for group in (0x0009, 0x7053) for slot in range(0x10, 0x14)
+                 for offset in (0x00, 0x09, 0x0D)] + [Tag(group, slot) for group in (0x0009, 0x7053)
+                                                      for slot in range(0x10, 0x14)]  # fmt: skip
+HEADER_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
+    "Modality", "ImageType", "PatientID", "StudyDate", "StudyTime", "SeriesDate", "SeriesTime",
+    "AcquisitionDate", "AcquisitionTime", "InstitutionName", "Manufacturer", "SeriesDescription",
+    "SeriesNumber", "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+    "SliceThickness", "SpacingBetweenSlices", "Rows", "Columns", "BitsAllocated", "BitsStored",
+    "PixelRepresentation", "SamplesPerPixel", "NumberOfFrames", "RescaleSlope", "RescaleIntercept",
+    "Units", "SUVType", "DecayCorrection", "CorrectedImage", "PatientWeight", "PatientSize", "PatientSex",
+    "RadiopharmaceuticalInformationSequence", "FrameReferenceTime", "ActualFrameDuration",
+)  # fmt: skip
+_READ_TAGS = [Tag(keyword) for keyword in HEADER_KEYWORDS] + _PRIVATE_TAGS
+_READ_TAGS_WITH_PIXELS = [*_READ_TAGS, Tag("PixelData")]
+
+_NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2", (32, 0): "<u4", (32, 1): "<i4"}
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def read_dataset(path: str | os.PathLike, *, pixels: bool = True) -> Dataset:
+    """Read the header fields OncoNet uses (and the pixel data when ``pixels``) of one file.
+
+    Raises:
+        NotDicomError: the file is not DICOM.
+        UnreadableDicomError: the file is truncated or corrupt.
+    """
+    path = Path(path)
+    tags = _READ_TAGS_WITH_PIXELS if pixels else _READ_TAGS
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=not pixels, specific_tags=tags)
+    except InvalidDicomError:
+        ds = _read_without_preamble(path, pixels, tags)
+    except (EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise UnreadableDicomError(f"{path}: truncated or corrupt DICOM ({err}); re-export the file") from err
+    if pixels and "PixelData" in ds:
+        _check_pixel_length(ds, path)
+    ds.filename = str(path)
+    return ds
+
+
+def _read_without_preamble(path: Path, pixels: bool, tags: list) -> Dataset:
+    """Old exports omit the 128-byte preamble; accept them only if they hold a real image header."""
+    try:
+        with warnings.catch_warnings():  # pydicom warns at length while it reads text as if it were DICOM
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=not pixels, specific_tags=tags, force=True)
+        if "SOPInstanceUID" in ds and "Modality" in ds:
+            return ds
+    except Exception:
+        pass
+    raise NotDicomError(f"{path}: not a DICOM file (no DICM preamble and no image header)")
+
+
+def _check_pixel_length(ds: Dataset, path: Path) -> None:
+    syntax = _transfer_syntax(ds)
+    if syntax.is_compressed or syntax.is_deflated:
+        return
+    expected = (
+        int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames") or 1) * (int(ds.BitsAllocated) // 8)
+    )
+    expected *= int(ds.get("SamplesPerPixel") or 1)
+    if len(ds.PixelData) < expected:
+        raise UnreadableDicomError(
+            f"{path}: truncated pixel data ({len(ds.PixelData)} of {expected} bytes); re-export the file"
+        )
+
+
+def _transfer_syntax(ds: Dataset) -> UID:
+    meta = getattr(ds, "file_meta", None)
+    return (
+        UID(meta.TransferSyntaxUID)
+        if meta is not None and "TransferSyntaxUID" in meta
+        else UID("1.2.840.10008.1.2")
+    )
+
+
+def pixel_matrix(ds: Dataset) -> np.ndarray:
+    """The stored values of a single-frame grayscale image as a ``(rows, columns)`` array (no rescale)."""
+    label = getattr(ds, "filename", None) or f"instance {ds.get('SOPInstanceUID', '?')}"
+    if "PixelData" not in ds:
+        raise UnreadableDicomError(f"{label}: no pixel data")
+    if int(ds.get("NumberOfFrames") or 1) != 1:
+        raise UnsupportedImageError(
+            f"{label}: multi-frame images are not supported; export single-frame slices"
+        )
+    if int(ds.get("SamplesPerPixel") or 1) != 1:
+        raise UnsupportedImageError(f"{label}: colour images are not supported (SamplesPerPixel != 1)")
+    syntax = _transfer_syntax(ds)
+    bits, stored = int(ds.BitsAllocated), int(ds.get("BitsStored") or ds.BitsAllocated)
+    dtype = _NATIVE_DTYPES.get((bits, int(ds.PixelRepresentation)))
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    if (
+        dtype
+        and stored == bits
+        and not (syntax.is_compressed or syntax.is_deflated)
+        and syntax.is_little_endian
+    ):
+        return np.frombuffer(ds.PixelData, dtype=dtype, count=rows * cols).reshape(rows, cols)
+    try:  # compressed, big-endian or packed: let pydicom's handlers decode
+        return np.asarray(ds.pixel_array).reshape(rows, cols)
+    except Exception as err:
+        raise UnsupportedImageError(f"{label}: cannot decode pixel data ({syntax.name}): {err}") from err
+
+
+def read_datasets(paths: Iterable[str | os.PathLike], *, pixels: bool = True) -> list[Dataset]:
+    """Read several files (see :func:`read_dataset`)."""
+    return [read_dataset(path, pixels=pixels) for path in paths]
+
+
+# ------------------------------------------------------------------------------------------ discovery
+
+
+@dataclass
+class SeriesRecord:
+    """One series found by discovery (headers only)."""
+
+    series_uid: str
+    study_uid: str
+    modality: str
+    files: list[Path] = field(default_factory=list)
+    frame_of_reference_uid: str = ""
+    description: str = ""
+    image_type: tuple[str, ...] = ()
+    units: str = ""
+    manufacturer: str = ""
+
+    @property
+    def is_original(self) -> bool:
+        """ImageType starts with ORIGINAL (not a derived or re-sampled copy)."""
+        return bool(self.image_type) and self.image_type[0].upper() == "ORIGINAL"
+
+
+@dataclass
+class StudyRecord:
+    """One study: its identifying fields and its usable PET and CT series."""
+
+    study_uid: str
+    patient_id: str = ""
+    study_date: str = ""  # ISO YYYY-MM-DD, empty when unknown
+    study_time: str = ""
+    site: str = ""
+    manufacturer: str = ""
+    series: list[SeriesRecord] = field(default_factory=list)
+
+    @property
+    def source_dir(self) -> Path:
+        """The deepest folder holding every file of this study."""
+        files = [str(f.parent) for s in self.series for f in s.files]
+        return Path(os.path.commonpath(files)) if files else Path()
+
+    def series_of(self, modality: str) -> list[SeriesRecord]:
+        """This study's series of one modality (``PT`` or ``CT``)."""
+        return [s for s in self.series if s.modality == modality]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something discovery left out, and why (``path`` is a file, or a series UID for a whole series)."""
+
+    path: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Discovery:
+    """What a folder tree holds: studies with PET/CT series, and everything skipped with a reason."""
+
+    studies: dict[str, StudyRecord] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """The discovery-relevant fields of one file (small and picklable, for worker processes)."""
+
+    path: Path
+    study_uid: str
+    series_uid: str
+    modality: str
+    skip_reason: str | None
+    frame_of_reference_uid: str
+    image_type: tuple[str, ...]
+    series_description: str
+    units: str
+    manufacturer: str
+    institution: str
+    patient_id: str
+    study_date: str
+    study_time: str
+
+
+def iter_files(root: str | os.PathLike) -> list[Path]:
+    """Every regular file under ``root`` (or ``root`` itself when it is a file), sorted, hidden ones too."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise DicomError(f"{root}: no such folder; pass the folder that holds the DICOM export")
+    found: list[Path] = []
+    for folder, _dirs, names in os.walk(root):
+        found.extend(Path(folder) / name for name in names)
+    return sorted(found)
+
+
+def series_skip_reason(ds: Dataset) -> str | None:
+    """Why an instance's series is not a PET or CT image series (``None`` when it is one)."""
+    sop = header_text(ds, "SOPClassUID")
+    modality = header_text(ds, "Modality").upper()
+    image_type = header_text(ds, "ImageType").upper().split("\\")
+    if modality in ("RTSTRUCT", "REG", "SEG", "KO", "PR") or modality.startswith("RT"):
+        return f"not an image series ({modality})"
+    if modality == "SR" or sop.startswith(STRUCTURED_REPORT_PREFIX):
+        return "structured report (SR)"
+    if sop.startswith(SECONDARY_CAPTURE_PREFIX):
+        return "secondary capture"
+    if "LOCALIZER" in image_type or "SCOUT" in image_type:
+        return "localizer/scout image"
+    if modality not in ("PT", "CT"):
+        return f"modality {modality or 'missing'} is not PET or CT"
+    if sop and sop not in PET_SOP_CLASSES | CT_SOP_CLASSES:
+        return f"{modality} object of SOP class {sop} is not a PET/CT image"
+    if int(ds.get("NumberOfFrames") or 1) > 1:
+        return "multi-frame (enhanced) image; export as single-frame slices"
+    return None
+
+
+def read_instance_header(path: str | os.PathLike) -> InstanceHeader | Skipped:
+    """The discovery fields of one file, or why the file is skipped."""
+    path = Path(path)
+    try:
+        ds = read_dataset(path, pixels=False)
+    except NotDicomError:
+        return Skipped(str(path), "not a DICOM file")
+    except UnreadableDicomError as err:
+        return Skipped(str(path), "unreadable DICOM file (truncated or corrupt)", str(err))
+    meta_sop = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+    if meta_sop == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        return Skipped(str(path), "DICOMDIR (directory index, not an image)")
+    study_uid, series_uid = header_text(ds, "StudyInstanceUID"), header_text(ds, "SeriesInstanceUID")
+    if not study_uid or not series_uid:
+        return Skipped(str(path), "no StudyInstanceUID or SeriesInstanceUID")
+    from onconet.data.dicom_datetime import parse_da
+
+    date = parse_da(header_text(ds, "StudyDate")) or parse_da(header_text(ds, "SeriesDate"))
+    return InstanceHeader(
+        path=path,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        modality=header_text(ds, "Modality").upper(),
+        skip_reason=series_skip_reason(ds),
+        frame_of_reference_uid=header_text(ds, "FrameOfReferenceUID"),
+        image_type=tuple(v for v in header_text(ds, "ImageType").split("\\") if v),
+        series_description=header_text(ds, "SeriesDescription"),
+        units=header_text(ds, "Units").upper(),
+        manufacturer=header_text(ds, "Manufacturer"),
+        institution=header_text(ds, "InstitutionName"),
+        patient_id=header_text(ds, "PatientID"),
+        study_date=date.isoformat() if date else "",
+        study_time=header_text(ds, "StudyTime") or header_text(ds, "SeriesTime"),
+    )
+
+
+def discover(root: str | os.PathLike, *, workers: int = 1) -> Discovery:
+    """Walk ``root`` and group every PET/CT image instance by study and series (headers only).
+
+    Args:
+        root: the folder tree (or a single file).
+        workers: processes reading headers in parallel (1 reads in this process).
+    """
+    files = iter_files(root)
+    if workers > 1 and len(files) > 4 * workers:
+        with ProcessPoolExecutor(workers) as pool:
+            headers = list(
+                pool.map(read_instance_header, files, chunksize=max(1, len(files) // (8 * workers)))
+            )
+    else:
+        headers = [read_instance_header(path) for path in files]
+    return group_headers(headers)
+
+
+def group_headers(headers: Iterable[InstanceHeader | Skipped]) -> Discovery:
+    """Instances grouped into studies and series; non-PET/CT series skipped with their reason."""
+    result = Discovery()
+    series: dict[tuple[str, str], SeriesRecord] = {}
+    reasons: dict[tuple[str, str], str] = {}
+    for header in headers:
+        if isinstance(header, Skipped):
+            result.skipped.append(header)
+            continue
+        key = (header.study_uid, header.series_uid)
+        if key not in series:
+            series[key] = SeriesRecord(
+                series_uid=header.series_uid,
+                study_uid=header.study_uid,
+                modality=header.modality,
+                frame_of_reference_uid=header.frame_of_reference_uid,
+                description=header.series_description,
+                image_type=header.image_type,
+                units=header.units,
+                manufacturer=header.manufacturer,
+            )
+            if header.skip_reason:
+                reasons[key] = header.skip_reason
+        if key not in reasons and header.study_uid not in result.studies:
+            result.studies[header.study_uid] = StudyRecord(
+                study_uid=header.study_uid,
+                patient_id=header.patient_id,
+                study_date=header.study_date,
+                study_time=header.study_time,
+                site=header.institution,
+                manufacturer=header.manufacturer,
+            )
+        series[key].files.append(header.path)
+    for key, record in series.items():
+        if key in reasons:
+            result.skipped.append(Skipped(record.series_uid, reasons[key], f"{len(record.files)} file(s)"))
+        else:
+            result.studies[record.study_uid].series.append(record)
+    for study in result.studies.values():
+        pet = next((s for s in study.series if s.modality == "PT" and s.manufacturer), None)
+        study.manufacturer = pet.manufacturer if pet else study.manufacturer
+    return result
+
+
+def group_by_series(datasets: Sequence[Dataset]) -> dict[str, list[Dataset]]:
+    """Datasets grouped by SeriesInstanceUID, in first-seen order."""
+    groups: dict[str, list[Dataset]] = defaultdict(list)
+    for ds in datasets:
+        groups[str(ds.get("SeriesInstanceUID", ""))].append(ds)
+    return dict(groups)
+
+
+# ------------------------------------------------------------------------------------------- assembly
+
+
+@dataclass
+class Volume:
+    """A 3D image on the geometry contract: ``array[i, j, k]`` and ``affine`` (voxel -> RAS+ mm).
+
+    ``datasets`` are the slice headers in k order (pixel data dropped).
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    datasets: list[Dataset]
+    series_uid: str
+    frame_of_reference_uid: str
+    modality: str
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size along i, j, k in mm."""
+        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+
+    @property
+    def label(self) -> str:
+        """How messages name this series."""
+        return f"{self.modality} series {self.series_uid}"
+
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def _floats(ds: Dataset, keyword: str, count: int, label: str) -> np.ndarray:
+    values = header_numbers(ds, keyword)
+    if values is None or len(values) != count:
+        raise SeriesGeometryError(
+            f"{label}: {keyword} is missing or malformed ({header_text(ds, keyword)!r}) in {_name(ds)}"
+        )
+    return np.asarray(values, dtype=np.float64)
+
+
+def _name(ds: Dataset) -> str:
+    if getattr(ds, "filename", None):
+        return str(ds.filename)
+    return f"instance {ds.get('InstanceNumber', '?')} ({ds.get('SOPInstanceUID', '?')})"
+
+
+def _series_label(datasets: Sequence[Dataset]) -> str:
+    first = datasets[0]
+    return f"{first.get('Modality', '?')} series {first.get('SeriesInstanceUID', '?')}"
+
+
+def _drop_repeated_instances(datasets: Sequence[Dataset]) -> list[Dataset]:
+    """The same instance exported twice (same SOPInstanceUID) is one slice, not a duplicate."""
+    seen: dict[str, Dataset] = {}
+    unique = []
+    for ds in datasets:
+        uid = str(ds.get("SOPInstanceUID", "")) or str(id(ds))
+        if uid in seen:
+            log.debug("instance %s appears twice (%s, %s); using one", uid, _name(seen[uid]), _name(ds))
+            continue
+        seen[uid] = ds
+        unique.append(ds)
+    return unique
+
+
+def slice_geometry(datasets: Sequence[Dataset], label: str | None = None) -> tuple[list[Dataset], np.ndarray]:
+    """Check one series' geometry and return its slices sorted along the normal, with the LPS affine.
+
+    Raises:
+        MixedSeriesError, MixedOrientationError, MixedFrameOfReferenceError, InconsistentSliceError,
+        DuplicateSliceError, MissingSliceError, NonUniformSpacingError, GantryTiltError.
+    """
+    if not datasets:
+        raise DicomError(f"{label or 'series'}: no instances")
+    datasets = _drop_repeated_instances(datasets)
+    label = label or _series_label(datasets)
+    uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+    if len(uids) > 1:
+        raise MixedSeriesError(
+            f"{label}: the files belong to {len(uids)} series ({sorted(uids)}); pass one series"
+        )
+    first = datasets[0]
+    orientation = _floats(first, "ImageOrientationPatient", 6, label)
+    spacing = _floats(first, "PixelSpacing", 2, label)
+    size = (int(first.Rows), int(first.Columns))
+    frames = {str(ds.get("FrameOfReferenceUID", "")) for ds in datasets}
+    if len(frames) > 1:
+        raise MixedFrameOfReferenceError(
+            f"{label}: slices in {len(frames)} frames of reference {sorted(frames)}"
+        )
+    for ds in datasets[1:]:
+        if (
+            np.max(np.abs(_floats(ds, "ImageOrientationPatient", 6, label) - orientation))
+            > ORIENTATION_TOLERANCE
+        ):
+            raise MixedOrientationError(
+                f"{label}: {_name(ds)} has ImageOrientationPatient {list(ds.ImageOrientationPatient)}, "
+                f"{_name(first)} has {list(first.ImageOrientationPatient)}; a series has one orientation"
+            )
+        if (int(ds.Rows), int(ds.Columns)) != size or np.max(
+            np.abs(_floats(ds, "PixelSpacing", 2, label) - spacing)
+        ) > 1e-4:
+            raise InconsistentSliceError(
+                f"{label}: {_name(ds)} is {ds.Rows}x{ds.Columns} with PixelSpacing {list(ds.PixelSpacing)}, "
+                f"{_name(first)} is {size[0]}x{size[1]} with {list(first.PixelSpacing)}"
+            )
+    row_cosine, col_cosine = orientation[:3], orientation[3:]
+    normal = np.cross(row_cosine, col_cosine)
+    positions = np.stack([_floats(ds, "ImagePositionPatient", 3, label) for ds in datasets])
+    order = np.argsort(positions @ normal, kind="stable")
+    datasets = [datasets[i] for i in order]
+    positions = positions[order]
+    along = positions @ normal
+    step = _slice_step(datasets, positions, along, normal, float(min(spacing)), label)
+    affine = np.eye(4)
+    affine[:3, 0] = row_cosine * spacing[1]  # i = column index: moves along a row, by the column spacing
+    affine[:3, 1] = col_cosine * spacing[0]  # j = row index
+    affine[:3, 2] = step
+    affine[:3, 3] = positions[0]
+    return datasets, affine
+
+
+def _slice_step(
+    datasets: Sequence[Dataset],
+    positions: np.ndarray,
+    along: np.ndarray,
+    normal: np.ndarray,
+    pixel: float,
+    label: str,
+) -> np.ndarray:
+    """The vector from one slice to the next (mean over the stack), after the stack checks."""
+    if len(datasets) == 1:
+        thickness = datasets[0].get("SpacingBetweenSlices") or datasets[0].get("SliceThickness") or 1.0
+        return normal * float(thickness)
+    gaps = np.diff(along)
+    median = float(np.median(gaps))
+    tolerance = max(SPACING_TOLERANCE_MM, SPACING_TOLERANCE_FRACTION * median)
+    duplicates = np.flatnonzero(gaps < min(tolerance, 0.5 * median) if median > 0 else gaps < 1e-3)
+    if len(duplicates) or median <= 0:
+        k = int(duplicates[0]) if len(duplicates) else 0
+        raise DuplicateSliceError(
+            f"{label}: {_name(datasets[k])} and {_name(datasets[k + 1])} are both at {along[k]:.3f} mm along "
+            f"the slice normal; remove the duplicate instance or split the series"
+        )
+    missing = np.flatnonzero(gaps > MISSING_SLICE_RATIO * median)
+    if len(missing):
+        k = int(missing[0])
+        count = round(gaps[k] / median) - 1
+        raise MissingSliceError(
+            f"{label}: gap of {gaps[k]:.3f} mm between {_name(datasets[k])} ({along[k]:.3f} mm) and "
+            f"{_name(datasets[k + 1])} ({along[k + 1]:.3f} mm), regular spacing {median:.3f} mm: "
+            f"about {count} slice(s) missing ({len(missing)} gap(s) in all); re-export the complete series"
+        )
+    nominal = header_number(datasets[0], "SpacingBetweenSlices") or header_number(
+        datasets[0], "SliceThickness"
+    )
+    if nominal and median > MISSING_SLICE_RATIO * nominal:
+        raise MissingSliceError(
+            f"{label}: slices are {median:.3f} mm apart but {nominal:.3f} mm thick "
+            f"({len(datasets)} slices from {_name(datasets[0])}): slices are missing; "
+            "re-export the complete series"
+        )
+    uneven = np.flatnonzero(np.abs(gaps - median) > tolerance)
+    if len(uneven):
+        k = int(uneven[0])
+        raise NonUniformSpacingError(
+            f"{label}: slice gap {gaps[k]:.3f} mm between {_name(datasets[k])} and {_name(datasets[k + 1])} "
+            f"differs from the regular {median:.3f} mm by more than {tolerance:.3f} mm"
+        )
+    offsets = positions - positions[0]
+    sideways = np.linalg.norm(offsets - np.outer(offsets @ normal, normal), axis=1)
+    if sideways.max() > TILT_TOLERANCE_PIXELS * pixel:
+        k = int(np.argmax(sideways))
+        angle = np.degrees(np.arctan2(sideways[k], abs(along[k] - along[0])))
+        raise GantryTiltError(
+            f"{label}: slice positions move {sideways[k]:.2f} mm sideways over "
+            f"{abs(along[k] - along[0]):.1f} mm (about {angle:.2f} degrees of gantry tilt or shear, at "
+            f"{_name(datasets[k])}); resample the series to an untilted grid before ingestion"
+        )
+    return (positions[-1] - positions[0]) / (len(datasets) - 1)
+
+
+def assemble_volume(datasets: Sequence[Dataset], label: str | None = None) -> Volume:
+    """One series' instances (with pixel data) as a checked, rescaled float32 volume on the contract."""
+    label = label or _series_label(datasets)
+    ordered, affine_lps = slice_geometry(datasets, label)
+    rows, cols = int(ordered[0].Rows), int(ordered[0].Columns)
+    stack = np.empty((len(ordered), rows, cols), dtype=np.float32)  # [k, row, col], C order
+    for k, ds in enumerate(ordered):
+        slope = header_number(ds, "RescaleSlope")
+        slope = 1.0 if slope is None else slope
+        intercept = header_number(ds, "RescaleIntercept") or 0.0
+        np.multiply(pixel_matrix(ds), slope, out=stack[k], casting="unsafe")
+        if intercept:
+            stack[k] += intercept
+        if "PixelData" in ds:
+            del ds.PixelData  # the headers stay with the volume, the pixel bytes need not
+    first = ordered[0]
+    return Volume(
+        array=stack.T,  # [col, row, k] = [i, j, k]; a view, Fortran-contiguous
+        affine=LPS_TO_RAS @ affine_lps,
+        datasets=ordered,
+        series_uid=str(first.get("SeriesInstanceUID", "")),
+        frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
+        modality=str(first.get("Modality", "")),
+    )
+
+
+def load_series_datasets(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Dataset]:
+    """Read every image instance of one series from a folder (or a list of files), pixels included.
+
+    Non-DICOM files and non-image objects (RTSTRUCT, SR, ...) in the folder are ignored; instances of more
+    than one image series raise :class:`MixedSeriesError`.
+    """
+    paths = iter_files(source) if isinstance(source, str | os.PathLike) else [Path(p) for p in source]
+    datasets = []
+    for path in paths:
+        try:
+            ds = read_dataset(path, pixels=True)
+        except NotDicomError:
+            continue
+        if series_skip_reason(ds) is None:
+            datasets.append(ds)
+    where = str(source) if isinstance(source, str | os.PathLike) else f"{len(paths)} files"
+    if not datasets:
+        raise DicomError(f"{where}: no PET or CT image instances found")
+    groups = group_by_series(datasets)
+    if len(groups) > 1:
+        summary = ", ".join(f"{uid} ({len(g)} files)" for uid, g in groups.items())
+        raise MixedSeriesError(
+            f"{where}: holds {len(groups)} image series: {summary}; pass one series' folder"
+        )
+    return datasets
+
+
+def load_series(source: str | os.PathLike | Sequence[str | os.PathLike]) -> Volume:
+    """A folder (or list of files) holding one PET or CT series as a rescaled :class:`Volume`."""
+    return assemble_volume(load_series_datasets(source))
