@@ -7,13 +7,15 @@ with a per-slice RescaleSlope; CT slices store HU + 1024 with RescaleIntercept â
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
@@ -130,15 +132,47 @@ def _base_dataset(exam: ExamHeader, modality: str, sop_class: str, grid: Grid) -
     return ds
 
 
-def _write_slice(ds: Dataset, path: Path) -> None:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = "ONCONET_SYNTH"
-    ds.file_meta = meta
-    ds.save_as(path, enforce_file_format=True)
+def _encode_elements(ds: Dataset) -> dict[int, bytes]:
+    """Each top-level element of ``ds`` encoded as explicit VR little endian, keyed by tag."""
+    encoded = {}
+    for elem in ds:
+        buffer = DicomBytesIO()
+        buffer.is_little_endian, buffer.is_implicit_VR = True, False
+        write_data_element(buffer, elem)
+        encoded[int(elem.tag)] = buffer.getvalue()
+    return encoded
+
+
+class SeriesEncoder:
+    """Writes the slices of one series: the elements shared by all slices are encoded only once.
+
+    A DICOM file is a preamble, "DICM", the file meta group and the dataset's elements in ascending
+    tag order; encoding the ~70 constant elements once and merging them with each slice's few varying
+    ones gives the same bytes as ``Dataset.save_as`` at a fraction of the cost.
+    """
+
+    def __init__(self, constant: Dataset):
+        self.sop_class = constant.SOPClassUID
+        self.constant = _encode_elements(constant)
+
+    def write(self, path: Path, varying: Dataset) -> None:
+        """Write one slice whose own elements (SOPInstanceUID, position, pixels, ...) are ``varying``."""
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = self.sop_class
+        meta.MediaStorageSOPInstanceUID = varying.SOPInstanceUID
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = "ONCONET_SYNTH"
+        head = DicomBytesIO()
+        head.write(b"\x00" * 128 + b"DICM")
+        write_file_meta_info(head, meta, enforce_standard=True)
+        elements = {**self.constant, **_encode_elements(varying)}
+        body = b"".join(elements[tag] for tag in sorted(elements))
+        path.write_bytes(head.getvalue() + body)
+
+
+def _pixel_element(stored: np.ndarray) -> DataElement:
+    return DataElement(0x7FE00010, "OW", stored.astype("<i2").tobytes())
 
 
 def _slice_order(grid: Grid) -> list[int]:
@@ -208,6 +242,7 @@ def write_pet_series(
         block = ds.private_block(0x0009, GE_CREATOR, create=True)
         block.add_new(0x0D, "DT", pet.acquisition_start.strftime("%Y%m%d%H%M%S.00"))
 
+    encoder = SeriesEncoder(ds)
     paths = []
     for number, k in enumerate(_slice_order(grid), start=1):
         plane = values[k]
@@ -216,7 +251,7 @@ def write_pet_series(
         stored = np.rint(plane / slope).astype(np.int16)
         since_start = bed_index(grid, k, site.bed_length_mm) * site.bed_seconds
         acq = pet.acquisition_start + timedelta(seconds=since_start)
-        s = copy.copy(ds)
+        s = Dataset()
         s.SOPInstanceUID = make_uid(seed, pet.series_uid, "slice", k)
         s.AcquisitionDate = dicom_date(acq)
         s.AcquisitionTime = dicom_time(acq)
@@ -229,9 +264,9 @@ def write_pet_series(
         s.RescaleSlope = format_ds(slope)
         s.FrameReferenceTime = format_ds(1000.0 * since_start + 500.0 * site.bed_seconds)
         s.DecayFactor = format_ds(2.0 ** ((since_start + site.bed_seconds / 2.0) / F18_HALF_LIFE_S))
-        s.PixelData = stored.tobytes()
+        s.add(_pixel_element(stored))
         path = folder / f"PT{number:04d}.dcm"
-        _write_slice(s, path)
+        encoder.write(path, s)
         paths.append(path)
     return paths
 
@@ -259,15 +294,16 @@ def write_ct_series(
     ds.WindowCenter = "40"
     ds.WindowWidth = "400"
     stored = np.clip(np.rint(hu + 1024.0), -32768, 32767).astype(np.int16)
+    encoder = SeriesEncoder(ds)
     paths = []
     for number, k in enumerate(_slice_order(grid), start=1):
-        s = copy.copy(ds)
+        s = Dataset()
         s.SOPInstanceUID = make_uid(seed, ct.series_uid, "slice", k)
         s.InstanceNumber = number
         s.ImagePositionPatient = [format_ds(v) for v in grid.centre_of((k, 0, 0))]
         s.SliceLocation = format_ds(grid.centre_of((k, 0, 0))[2])
-        s.PixelData = stored[k].tobytes()
+        s.add(_pixel_element(stored[k]))
         path = folder / f"CT{number:04d}.dcm"
-        _write_slice(s, path)
+        encoder.write(path, s)
         paths.append(path)
     return paths

@@ -35,6 +35,7 @@ from onconet.data.synthetic.pet import (
     lesion_patch,
     region_mean,
     region_values,
+    solve_amplitude,
 )
 from onconet.data.synthetic.phantom import TISSUE_HU, Anatomy, Tissue, build_anatomy, draw_uptake, lookup
 from onconet.data.synthetic.phantom import tissue_labels as label_volume
@@ -298,23 +299,27 @@ def _render(
     patches = _patches(exam, present, site)
     image = exam.background.copy()
     amplitude = dict.fromkeys(patches, 0.0)
-    # Lesion tails barely reach each other's regions; a few sweeps make every maximum exact.
+    # Lesion tails barely reach each other's centres; a few sweeps make every centre value exact.
     for _ in range(8):
-        worst = 0.0
         for les in present:
             p = patches[les.lesion_id]
-            target = les.suv_target[tp]
             image[p.box] -= amplitude[les.lesion_id] * p.unit
-            b = image[p.box][p.region]
-            u = p.unit[p.region]
-            ok = u > 1e-6
-            amplitude[les.lesion_id] = float(np.min((target - b[ok]) / u[ok]))
+            amplitude[les.lesion_id] = solve_amplitude(image, p, les.suv_target[tp])
             image[p.box] += amplitude[les.lesion_id] * p.unit
-        for les in present:
-            p = patches[les.lesion_id]
-            worst = max(worst, abs(float(image[p.box][p.region].max()) - les.suv_target[tp]))
+        worst = max(
+            (
+                abs(float(image[patches[k].centre_index]) - les.suv_target[tp])
+                for les in present
+                for k in [les.lesion_id]
+            ),
+            default=0.0,
+        )
         if worst < 1e-9:
             break
+    for les in present:
+        p = patches[les.lesion_id]
+        if float(image[p.box][p.region].max()) > float(image[p.centre_index]) + 1e-9:
+            raise PlanningError(f"lesion {les.lesion_id} at {tp} is not hottest at its centre")
     if any(a <= 0 for a in amplitude.values()):
         raise PlanningError(f"a lesion at {tp} would need negative uptake")
     return image, patches

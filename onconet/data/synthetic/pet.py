@@ -35,7 +35,8 @@ class LesionPatch:
     box: tuple[slice, slice, slice]
     unit: np.ndarray  # blurred partial-volume sphere of uptake 1 (same shape as the box)
     region: np.ndarray  # bool: voxels whose maximum is the lesion's SUVmax
-    centre_index: tuple[int, int, int]
+    centre_index: tuple[int, int, int]  # in the grid
+    local_centre: tuple[int, int, int]  # in the box
 
 
 def region_radius_mm(diameter_mm: float, grid: Grid, fwhm_mm: float) -> float:
@@ -43,10 +44,18 @@ def region_radius_mm(diameter_mm: float, grid: Grid, fwhm_mm: float) -> float:
     return diameter_mm / 2.0 + max(fwhm_mm, max(grid.spacing))
 
 
+#: uptake at a lesion's rim relative to its centre (tumours are hottest in their viable core)
+RIM_UPTAKE = 0.5
+
+
 def lesion_patch(
     grid: Grid, centre_index: tuple[int, int, int], diameter_mm: float, fwhm_mm: float
 ) -> LesionPatch:
-    """The blurred unit sphere of ``diameter_mm`` centred on the voxel ``centre_index``."""
+    """The blurred unit-uptake lesion of ``diameter_mm`` centred on the voxel ``centre_index``.
+
+    Uptake falls from 1 at the centre to ``RIM_UPTAKE`` at the rim (parabolic), so after blurring the
+    lesion has one strict maximum at its centre voxel.
+    """
     radius = diameter_mm / 2.0
     sigma_mm = fwhm_mm * FWHM_TO_SIGMA
     reach_mm = max(region_radius_mm(diameter_mm, grid, fwhm_mm), radius + 4.0 * sigma_mm) + max(grid.spacing)
@@ -57,41 +66,47 @@ def lesion_patch(
     offsets = [
         (np.arange(s.start, s.stop) - c) * d for s, c, d in zip(box, centre_index, grid.spacing, strict=True)
     ]
-    # Partial-volume sphere by supersampling each voxel.
+    # Partial volume by supersampling each voxel.
     sub = (np.arange(SUPERSAMPLE) + 0.5) / SUPERSAMPLE - 0.5
-    fraction = np.zeros(tuple(len(o) for o in offsets))
+    uptake = np.zeros(tuple(len(o) for o in offsets))
     for dz in sub * grid.spacing[0]:
         zz = (offsets[0] + dz)[:, None, None] ** 2
         for dy in sub * grid.spacing[1]:
             yy = (offsets[1] + dy)[None, :, None] ** 2
             for dx in sub * grid.spacing[2]:
-                fraction += (zz + yy + (offsets[2] + dx)[None, None, :] ** 2) <= radius**2
-    fraction /= SUPERSAMPLE**3
+                r2 = (zz + yy + (offsets[2] + dx)[None, None, :] ** 2) / radius**2
+                uptake += np.where(r2 <= 1.0, 1.0 - (1.0 - RIM_UPTAKE) * r2, 0.0)
+    uptake /= SUPERSAMPLE**3
     sigma = [sigma_mm / d for d in grid.spacing]
-    unit = gaussian_filter(fraction, sigma=sigma, mode="constant", truncate=4.0)
+    unit = gaussian_filter(uptake, sigma=sigma, mode="constant", truncate=4.0)
     distance2 = (
         offsets[0][:, None, None] ** 2 + offsets[1][None, :, None] ** 2 + offsets[2][None, None, :] ** 2
     )
     region = distance2 <= region_radius_mm(diameter_mm, grid, fwhm_mm) ** 2
-    return LesionPatch(tuple(box), unit, region, centre_index)  # type: ignore[arg-type]
+    local = tuple(c - s.start for c, s in zip(centre_index, box, strict=True))
+    return LesionPatch(tuple(box), unit, region, centre_index, local)  # type: ignore[arg-type]
 
 
 def solve_amplitude(background: np.ndarray, patch: LesionPatch, suvmax: float) -> float:
-    """The uptake a so that max over the region of (background + a·unit) equals ``suvmax`` exactly.
-
-    max_v(b_v + a·u_v) ≥ s holds as soon as a ≥ (s − b_v)/u_v for one voxel v, so the smallest such a is
-    the minimum of that ratio over the region.
-    """
-    b = background[patch.box][patch.region]
-    u = patch.unit[patch.region]
-    ok = u > 1e-6
-    return float(np.min((suvmax - b[ok]) / u[ok]))
+    """The uptake a at which the lesion's centre voxel (background + a·unit) equals ``suvmax``."""
+    return (suvmax - float(background[patch.centre_index])) / float(patch.unit[patch.local_centre])
 
 
 def feasible_floor(background: np.ndarray, patch: LesionPatch, margin: float = 0.3) -> float:
-    """The lowest SUVmax a lesion can have at this place and still stand out of its background."""
-    b = background[patch.box][patch.region]
-    return float(b.max() + margin)
+    """The lowest SUVmax a lesion can have here: above its background and hottest at its centre.
+
+    The centre voxel c is the region's maximum when a·(u_c − u_v) ≥ b_v − b_c for every voxel v, i.e. for
+    a ≥ max_v (b_v − b_c)/(u_c − u_v).
+    """
+    b = background[patch.box]
+    u = patch.unit
+    b_c, u_c = float(b[patch.local_centre]), float(u[patch.local_centre])
+    others = patch.region.copy()
+    others[patch.local_centre] = False
+    gap = u_c - u[others]
+    needed = np.max((b[others] - b_c) / np.maximum(gap, 1e-12), initial=0.0)
+    centre_floor = b_c + 1.1 * max(needed, 0.0) * u_c + 0.05
+    return float(max(b[patch.region].max() + margin, centre_floor))
 
 
 def add_noise(
@@ -103,8 +118,8 @@ def add_noise(
 ) -> np.ndarray:
     """Scanner noise: correlated Gaussian noise of SD ``level``·√SUV, kept off the lesions' maxima.
 
-    Inside each lesion's region the noisy value is capped at the lesion's SUVmax, and the voxel that
-    holds it keeps its noise-free value, so the lesion's SUVmax survives the noise unchanged.
+    Inside each lesion's region the noisy value is capped at the lesion's SUVmax, and its centre voxel,
+    which holds that maximum, keeps its noise-free value: the lesion's SUVmax survives the noise.
     """
     white = rng.standard_normal(noise_free.shape)
     field = gaussian_filter(white, sigma=0.6, mode="wrap")
@@ -113,11 +128,8 @@ def add_noise(
     np.clip(noisy, 0.0, None, out=noisy)
     for patch, suvmax in zip(patches, lesion_suvmax, strict=True):
         block = noisy[patch.box]
-        clean = noise_free[patch.box]
-        capped = np.minimum(block, suvmax)
-        block[patch.region] = capped[patch.region]
-        peak = np.unravel_index(np.argmax(np.where(patch.region, clean, -np.inf)), clean.shape)
-        block[peak] = clean[peak]
+        block[patch.region] = np.minimum(block[patch.region], suvmax)
+        block[patch.local_centre] = noise_free[patch.centre_index]
     return noisy
 
 
