@@ -21,6 +21,7 @@ REPORT_NOISE = {
     "eps": "uniform(-0.05, 0.05), drawn per mention",
     "eps_max": 0.05,
     "decimals": {"1": 0.88, "0": 0.12},
+    "decimals_of_reference_kinds": 1,
     "tolerance": "abs(reported - true) <= eps_max * true + 0.5 * 10**-decimals",
     "decimal_comma_fraction": 0.12,
     "no_suv_numbers_fraction": 0.1,
@@ -37,6 +38,7 @@ REPORT_NOISE = {
     },
 }
 EPS_MAX = 0.05
+REFERENCE_KINDS = ("liver_mean", "liver_max", "blood_pool")
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,9 @@ class ReportText:
         self.mentions: list[Mention] = []
 
     def measure(self, kind: str, true_value: float, lesion_id: str = "") -> Measure:
-        """A noisy, rounded reading of ``true_value`` (see REPORT_NOISE)."""
-        decimals = 1 if self.rng.random() < 0.88 else 0
+        """A noisy, rounded reading of ``true_value`` (see REPORT_NOISE); references keep one decimal."""
+        rounded = kind not in REFERENCE_KINDS and self.rng.random() >= REPORT_NOISE["decimals"]["1"]
+        decimals = 0 if rounded else 1
         eps = self.rng.uniform(-EPS_MAX, EPS_MAX)
         value = round(true_value * (1 + eps), decimals)
         if value <= 0:
@@ -364,7 +367,10 @@ def _lesion_sentence(report: ReportText, lesion: LesionView, site_cap: str) -> N
             suv=suv,
             v=v,
         )
-    if lesion.contralateral > 0 and lesion.kind == "node" and r.rng.random() < 0.35:
+    mirror_taken = any(
+        other.site.startswith(lesion.mirror + " ") for other in r.exam.lesions if other.suvmax > 0
+    )
+    if lesion.contralateral > 0 and lesion.mirror and not mirror_taken and r.rng.random() < 0.35:
         c = r.measure("contralateral", lesion.contralateral, lesion.lesion_id)
         r.add(
             r.pick(
@@ -507,12 +513,13 @@ def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Me
         r.add(
             r.pick(
                 (
-                    "INDICATION: {ind}, restaging after therapy.\n\n",
+                    "INDICATION: {Ind}, restaging after therapy.\n\n",
                     "INDICATION: Known {ind}. Assess treatment response.\n\n",
                     "INDICATION: Interim response assessment, {ind}.\n\n",
                 )
             ),
             ind=exam.indication,
+            Ind=exam.indication[0].upper() + exam.indication[1:],
         )
     else:
         r.add(
@@ -565,6 +572,10 @@ def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Me
         r.add(r.pick(("COMPARISON: None.\n\n", "COMPARISON: No prior PET/CT available.\n\n")))
 
     r.add("FINDINGS:\n")
+    physiology_first = rng.random() < 0.5
+    if physiology_first:
+        _physiology_sentence(r)
+        r.add("\n")
     if rng.random() < 0.4:
         _reference_sentence(r)
         r.add("\n")
@@ -586,10 +597,12 @@ def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Me
                 _resolved_sentence(r, les, site_cap)
         if not any(les.suvmax > 0 for les in here):
             r.add(r.pick(REGION_NEGATIVES[region]) + " ")
-        if region == "abdomen":
-            if not r.mentions or rng.random() < 0.5:
-                _reference_sentence(r)
-            _physiology_sentence(r)
+        if region == "abdomen" and (not r.mentions or rng.random() < 0.5):
+            _reference_sentence(r)
+        r.add("\n")
+    if not physiology_first:
+        r.add(r.pick(("OTHER: ", "Other: ", "")))
+        _physiology_sentence(r)
         r.add("\n")
 
     r.add("\nIMPRESSION:\n")
