@@ -127,6 +127,15 @@ REFERENCE_WORDS: Final[frozenset[str]] = frozenset(
     """liver hepatic blood pool bloodpool background reference aorta aortic physiologic physiological
     lever leveren baggrund""".split()
 )
+LIVER_WORDS: Final[frozenset[str]] = frozenset({"liver", "hepatic", "lever", "leveren"})
+BLOOD_POOL_WORDS: Final[frozenset[str]] = frozenset({"blood", "pool", "bloodpool", "aorta", "aortic"})
+BACKGROUND_WORDS: Final[frozenset[str]] = frozenset({"background", "reference", "baggrund"})
+#: organs with physiological FDG uptake: a value there ("normal cerebral FDG distribution (SUVmax 9)") is
+#: background, not disease, unless a lesion word comes with it ("brain metastasis")
+PHYSIOLOGIC_ORGANS: Final[frozenset[str]] = frozenset(
+    """brain cerebral cerebellum cerebellar cortex cortical myocardium myocardial cardiac heart bladder
+    urinary kidney kidneys renal ureter ureters salivary parotids tonsils hjerne hjernen""".split()
+)
 #: words that make the reference multi-word ("blood pool") or qualify it
 REFERENCE_PHRASE_HEADS: Final[frozenset[str]] = frozenset({"pool", "bloodpool", "background", "reference"})
 #: contralateral comparison

@@ -73,6 +73,8 @@ class SuvMention:
         section: the report section (``indication``, ``technique``, ``comparison``, ``findings``,
             ``impression`` or ``unknown``).
         bound: ``"below"`` or ``"above"`` when written as a threshold (``< 2.5``), else None.
+        reference_region: for a reference value, ``"liver"``, ``"blood_pool"``, ``"background"`` or
+            ``"physiologic"`` (normal organ uptake: brain, bladder ...; never a PERCIST reference).
         sentence: index of the sentence in the report.
     """
 
@@ -92,6 +94,7 @@ class SuvMention:
     section: str = "unknown"
     bound: str | None = None
     sentence: int = 0
+    reference_region: str | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +113,25 @@ class Cue:
     first: int
     stop: int
     metric: str
+
+
+def reference_region(words: list[str]) -> str:
+    """Which reference a window of words names: liver first, then blood pool, organ, background.
+
+    Example:
+        >>> reference_region(["activity", "background", "hepatic"]), reference_region(["urinary", "bladder"])
+        ('liver', 'physiologic')
+    """
+    found = set(words)
+    if found & lx.LIVER_WORDS:
+        return "liver"
+    if found & lx.BLOOD_POOL_WORDS:
+        return "blood_pool"
+    if found & lx.PHYSIOLOGIC_ORGANS:
+        return "physiologic"
+    if found & lx.BACKGROUND_WORDS:
+        return "background"
+    return "physiologic"
 
 
 def parse_value(text: str) -> float:
@@ -139,10 +161,10 @@ class MentionReader:
         for cue in self.cues:
             sent_start, sent_end = self.view.sentence_range(cue.first)
             floor = max(sent_start, previous_chain_end)
-            items, chain_end, pre_words = self._read_chain(cue, sent_end)
+            items, _, pre_words = self._read_chain(cue, sent_end)
             if items:
                 mentions.extend(self._mentions(cue, items, pre_words, floor, sent_start, sent_end))
-                previous_chain_end = chain_end
+                previous_chain_end = items[-1].index + 1
         return mentions
 
     # --- chain reading -----------------------------------------------------------------------------
@@ -231,7 +253,9 @@ class MentionReader:
                 continue
             previous.post = gap[:cut]
             item.pre = gap[cut:]
-        items[-1].post = trailing
+        # words after a trailing connector introduce something unread ("7.3 (prior max SUV 6.9)")
+        cut = next((k for k, (kind, w) in enumerate(trailing) if kind == "word" and w in _CONNECTORS), None)
+        items[-1].post = trailing if cut is None else trailing[:cut]
 
     def _closing_paren(self, j: int, sent_end: int) -> int | None:
         depth = 0
@@ -362,7 +386,7 @@ class MentionReader:
         mentions = []
         for k, item in enumerate(items):
             explicit, date = self._explicit(item)
-            role = self._item_role(item, k, cue_role)
+            role, region = self._item_role(item, k, cue_role)
             if role == "lesion":
                 timepoint = timepoints[k] or cue_time
                 if timepoint is None:
@@ -383,6 +407,7 @@ class MentionReader:
                     cue_end=v.end[cue.stop - 1],
                     prior_date=date if timepoint == "prior" else None,
                     site=site if role == "lesion" else None,
+                    reference_region=region if role == "reference" else None,
                     size_mm=sizes[k] if role == "lesion" else None,
                     negated=negated,
                     resolved=resolved,
@@ -519,39 +544,42 @@ class MentionReader:
                 return "current"
         return None
 
-    def _cue_role(self, cue_first: int, floor: int, pre_words: list[str]) -> Role:
-        """Reference if a reference region is written just before the cue (or between cue and value)."""
+    def _cue_role(self, cue_first: int, floor: int, pre_words: list[str]) -> tuple[Role, str | None]:
+        """Reference (and which region) if one is written just before the cue or between cue and value."""
         lower = self.view.lower
         window = [lower[k] for k in self._window(cue_first, floor, _WINDOW_STOPS, 10)]
         words = [*reversed(pre_words), *window]  # nearest first
         if any(w in lx.CONTRALATERAL_WORDS for w in words):
-            return "comparison"
-        reference_at = next((i for i, w in enumerate(words) if w in lx.REFERENCE_WORDS), None)
+            return "comparison", None
+        reference_at = next(
+            (i for i, w in enumerate(words) if w in lx.REFERENCE_WORDS or w in lx.PHYSIOLOGIC_ORGANS), None
+        )
         if reference_at is None:
-            return "lesion"
-        has_lesion = any(w in lx.LESION_NOUNS for w in words)
+            return "lesion", None
+        region = reference_region(words)
+        if not any(w in lx.LESION_NOUNS for w in words):
+            return "reference", region
         strong = any(w in _STRONG_REFERENCE for w in words) or any(
             w == "normal" and i > 0 and words[i - 1] in lx.REFERENCE_WORDS for i, w in enumerate(words)
         )
-        if not has_lesion:
-            return "reference"
         lesion_at = next(i for i, w in enumerate(words) if w in lx.LESION_NOUNS)
-        return "reference" if strong and reference_at < lesion_at else "lesion"
+        return ("reference", region) if strong and reference_at < lesion_at else ("lesion", None)
 
-    def _item_role(self, item: _Item, k: int, cue_role: Role) -> Role:
+    def _item_role(self, item: _Item, k: int, cue_role: tuple[Role, str | None]) -> tuple[Role, str | None]:
         """A value's own words can make it a contralateral comparison or a reference."""
         words = [w for kind, w in (*item.pre, *item.post) if kind == "word"]
         if any(w in lx.CONTRALATERAL_WORDS for w in words) or any(
             w in lx.SIDE_QUALIFIERS and words[i + 1 : i + 2] == ["side"] for i, w in enumerate(words)
         ):
-            return "comparison"
-        if self._reference_after(item.index):
-            return "reference"
-        if k > 0 and any(w in lx.COMPARATIVE_WORDS for w in words) and cue_role == "reference":
-            return "lesion"
+            return "comparison", None
+        region = self._reference_after(item.index)
+        if region is not None:
+            return "reference", region
+        if k > 0 and any(w in lx.COMPARATIVE_WORDS for w in words) and cue_role[0] == "reference":
+            return "lesion", None
         return cue_role
 
-    def _reference_after(self, j: int) -> bool:
+    def _reference_after(self, j: int) -> str | None:
         """ "4.5 in the liver", "1.9 within the mediastinal blood pool"."""
         v = self.view
         end = v.sentence_range(j)[1]
@@ -562,11 +590,16 @@ class MentionReader:
                 words.append(v.lower[k])
             k += 1
         if not words or words[0] not in _REFERENCE_PREPOSITIONS:
-            return False
+            return None
         rest = words[1:]
         if rest and rest[0] in ("the", "a"):
             rest = rest[1:]
-        return any(w in lx.REFERENCE_WORDS for w in rest[:3]) and not any(w in lx.LESION_NOUNS for w in rest[:3])
+        rest = rest[:3]
+        if any(w in lx.LESION_NOUNS for w in rest):
+            return None
+        if any(w in lx.REFERENCE_WORDS or w in lx.PHYSIOLOGIC_ORGANS for w in rest):
+            return reference_region(rest)
+        return None
 
     def _clause_resolved(self, cue_first: int, sent_start: int, sent_end: int) -> bool:
         """Whether the clause around the cue says the finding resolved or is no longer seen."""
@@ -616,7 +649,8 @@ class MentionReader:
             return [None] * len(items)
         other_cues = [c.first for c in self.cues if sent_start <= c.first < sent_end and c.first != cue.first]
         lower = self.view.lower
-        if len(items) > 1 and any(w == "respectively" for kind, w in items[-1].post if kind == "word"):
+        following = lower[items[-1].index + 1 : min(sent_end, items[-1].index + 5)]
+        if len(items) > 1 and "respectively" in following:
             before = [s for s in sizes if s[1] <= cue.first and not any(s[1] <= c < cue.first for c in other_cues)]
             if len(before) == len(items):
                 return [s[2] for s in before]

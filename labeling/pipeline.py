@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 from labeling import lexicon as lx
 from labeling.facts import ReportFacts, count_change_words, read_deauville, read_new_lesions, stated_class
 from labeling.mentions import Cue, MentionReader
-from labeling.patterns import build_matcher
+from labeling.patterns import build_matcher, longest_first
 from labeling.tokenizer import make_nlp
 from labeling.view import DocView, doc_view, sentence_starts
 
@@ -64,6 +64,12 @@ class ReportReader:
         by_label: dict[str, list[tuple[int, int]]] = {}
         for match_id, first, stop in self.matcher(doc):
             by_label.setdefault(self.strings[match_id], []).append((first, stop))
+        for family in ("CHANGE_", "CATEGORY_"):  # one reading per stretch of words: the longest phrase
+            spans = [(label, f, s) for label, hits in by_label.items() if label.startswith(family) for f, s in hits]
+            for label in [label for label in by_label if label.startswith(family)]:
+                del by_label[label]
+            for label, first, stop in longest_first(spans):
+                by_label.setdefault(label, []).append((first, stop))
         cues = self._cues(view, sorted(by_label.get("SUV_CUE", [])))
         doc._.suv_mentions = MentionReader(view, cues).read()
         facts = ReportFacts()

@@ -37,9 +37,14 @@ class ParsedReport:
 
     @property
     def reference_value(self) -> float | None:
-        """The current reference-region SUV (the highest written, e.g. liver over blood pool), or None."""
-        values = [m.value for m in self.mentions if m.role == "reference" and m.timepoint == "current"]
-        return max(values) if values else None
+        """The current PERCIST reference: liver (SUVmean preferred), else blood pool; never organ uptake."""
+        current = [m for m in self.mentions if m.role == "reference" and m.timepoint == "current"]
+        for region in ("liver", "blood_pool"):
+            values = [m for m in current if m.reference_region == region]
+            if values:
+                means = [m.value for m in values if m.metric == "mean"]
+                return max(means) if means else max(m.value for m in values)
+        return None
 
     @property
     def all_lesions_resolved(self) -> bool:

@@ -103,8 +103,10 @@ def doc_view(doc: Doc) -> DocView:
         lower = [folded[s:e] for s, e in zip(start, end, strict=True)]
     else:  # rare characters whose lower case changes length
         lower = [text[s:e].lower() for s, e in zip(start, end, strict=True)]
-    if doc.has_annotation("SENT_START"):
-        starts = [flag == 1 for flag in doc.to_array(SENT_START).tolist()]
+    flags = doc.to_array(SENT_START).tolist()
+    if any(flag == 1 for flag in flags[1:]):  # set by the segmenter (Doc.has_annotation walks tokens)
+        starts = [flag == 1 for flag in flags]
+        starts[0] = True
     else:
         starts = sentence_starts(text, lower, start, space)
     sentence: list[int] = []
