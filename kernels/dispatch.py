@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterable
 
@@ -32,11 +33,8 @@ def interpreter_enabled() -> bool:
 
 
 def _triton_importable() -> bool:
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    # find_spec, not import: importing triton fixes its interpreter mode for the whole process.
+    return importlib.util.find_spec("triton") is not None
 
 
 def resolve_backend(*tensors: torch.Tensor | None, backend: str | None = None) -> str:

@@ -1,15 +1,14 @@
 """Kernel tests: without a GPU the Triton kernels run in Triton's CPU interpreter.
 
-``TRITON_INTERPRET`` is read when a kernel is decorated with ``triton.jit``, so it is set here before
-the tests import the kernel modules; a kernel module that another test imported earlier (compiled
-mode) is reloaded so that its kernels become interpreted.
+``TRITON_INTERPRET`` is read when a function is decorated with ``triton.jit`` (Triton's own library
+functions at ``import triton``), so it is set here before the tests import Triton or the kernel modules.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import random
+import subprocess
 import sys
 
 import pytest
@@ -19,19 +18,35 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
-def _reload_compiled_kernel_modules() -> None:
-    """Reload ``kernels.*`` modules whose Triton kernels were decorated before the interpreter was on."""
+def _triton_compiled_before_us() -> bool:
+    """Whether Triton was imported (by another test module) before ``TRITON_INTERPRET`` was set.
+
+    Triton decorates its own library (``tl.zeros``, reduction helpers, ...) with ``triton.jit`` when it
+    is imported; compiled-mode library functions cannot be called by interpreted kernels, and Triton
+    cannot be imported twice in one process.
+    """
     if os.environ.get("TRITON_INTERPRET") != "1" or "triton" not in sys.modules:
-        return
+        return False
+    import triton.language.standard
     from triton.runtime.jit import JITFunction
 
-    for name in sorted(sys.modules):
-        module = sys.modules[name]
-        if name.startswith("kernels.") and any(isinstance(x, JITFunction) for x in vars(module).values()):
-            importlib.reload(module)
+    return isinstance(triton.language.standard.zeros, JITFunction)
 
 
-_reload_compiled_kernel_modules()
+RUN_TRITON_TESTS_IN_SUBPROCESS = _triton_compiled_before_us()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run a Triton test (one that uses ``kernel_device``) in a fresh interpreter process if needed."""
+    if not (RUN_TRITON_TESTS_IN_SUBPROCESS and "kernel_device" in pyfuncitem.fixturenames):
+        return None
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", pyfuncitem.nodeid]
+    result = subprocess.run(command, cwd=pyfuncitem.config.rootpath, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"in a fresh interpreter process:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
+    return True
 
 
 @pytest.fixture

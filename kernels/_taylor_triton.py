@@ -1,0 +1,747 @@
+"""Triton forward and backward of Taylor linear attention (see :mod:`kernels.taylor_linear_attention`).
+
+Notation, per (batch, head): φ(x) = [1, x, x⊗x] on the key side (unscaled, x⊗x as all d² products
+x_i x_j, so no index bookkeeping for the symmetric half) and φ̃(q) = [1, q/√d, q⊗q/(2d)] on the query
+side, so φ̃(q)·φ(k) = 1 + q·k/√d + (q·k)²/(2d). The state
+
+    S = Σ_m φ(k_m) v_mᵀ  ((1 + d + d²) × D),   z = Σ_m φ(k_m)
+
+is split into S2 (d² × D, from k⊗k), S1 (d × D) and S0 (D); the quadratic part enters every product as
+one tensor-core matmul over the block of tokens, so φ is formed on-chip and never stored.
+
+Work is split into C chunks of the sequence per (batch, head). Forward:
+1. ``_state_partial_kernel``: each chunk's partial state to a buffer (no atomics);
+2. ``_reduce_kernel``: the partials summed in a fixed order (deterministic), divided by the number of
+   real keys c (keeps the state's magnitude O(1) for float16/bfloat16 matmul operands; eps becomes eps/c);
+3. ``_output_kernel``: y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c).
+Backward, with g = dL/dy, den = φ̃(q)ᵀẑ + eps/c, dnum = g/den, dden = -(g·y)/den:
+1. ``_query_grad_kernel``: dq from dφ̃(q) = Ŝ dnum + ẑ dden, and the chunk's partial dŜ = Σ φ̃(q) dnumᵀ,
+   dẑ = Σ φ̃(q) dden;
+2. ``_reduce_kernel``: dS = Σ dŜ / c, dz = Σ dẑ / c;
+3. ``_key_grad_kernel``: dv = dSᵀ φ(k), dk from dφ(k) = dS v + dz.
+The quadratic parts use the symmetry of S2, dS2 (as d × d matrices per column): the derivative of
+x⊗x contracted with a symmetric G is 2 G x.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import torch
+import triton
+import triton.language as tl
+
+FEATURE_PAD = 16  # d is padded to 16: the smallest matmul extent of the tensor cores.
+QUAD_FEATURES = FEATURE_PAD * FEATURE_PAD
+STATE_ROWS = QUAD_FEATURES + FEATURE_PAD + 1  # rows of S (and entries of z): S2, S1, S0
+REDUCE_ROWS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    """Tokens per tile and warps per program of one kernel."""
+
+    block_n: int
+    num_warps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchConfig:
+    """Tile sizes and variant of the kernels.
+
+    Attributes:
+        state, output, query_grad, key_grad: tiles of the four token-loop kernels.
+        num_stages: software-pipelining depth of the token loops (None: Triton's default).
+        quad_mode: how x⊗x is formed on-chip: 0 = broadcast product + reshape, 1 = two matmuls with 0/1
+            selection matrices.
+        programs_per_sm: target programs per multiprocessor when choosing the number of chunks.
+        wide_value_warps: warps of the kernels holding a (d² × D) accumulator when D > 64.
+        poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
+    """
+
+    state: Tile = Tile(64, 8)
+    output: Tile = Tile(64, 8)
+    query_grad: Tile = Tile(32, 8)
+    key_grad: Tile = Tile(64, 8)
+    num_stages: int | None = None
+    quad_mode: int = 0
+    programs_per_sm: int = 2
+    wide_value_warps: int = 16
+    poison: bool = False
+
+    @property
+    def chunk_granularity(self) -> int:
+        """Chunks are whole multiples of every kernel's tile."""
+        return max(t.block_n for t in (self.state, self.output, self.query_grad, self.key_grad))
+
+
+_config = LaunchConfig()
+
+
+def current_config() -> LaunchConfig:
+    """The launch configuration in use."""
+    return _config
+
+
+@contextlib.contextmanager
+def launch_config(**overrides: object) -> Iterator[LaunchConfig]:
+    """Temporarily override fields of :class:`LaunchConfig` (benchmarks and tests)."""
+    global _config
+    previous = _config
+    _config = dataclasses.replace(_config, **overrides)
+    try:
+        yield _config
+    finally:
+        _config = previous
+
+
+# ----------------------------------------------------------------------------------------------------
+# On-chip helpers
+# ----------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _selection(ROWS: tl.constexpr, COLS: tl.constexpr, DIVIDE: tl.constexpr, dtype: tl.constexpr):
+    """0/1 matrix (ROWS=DP, COLS=DP*DP): [f // DP == i] if DIVIDE else [f % DP == i], i rows, f columns."""
+    i = tl.arange(0, ROWS)[:, None]
+    f = tl.arange(0, COLS)[None, :]
+    hit = (f // ROWS) == i if DIVIDE else (f % ROWS) == i
+    return hit.to(dtype)
+
+
+@triton.jit
+def _pair_products(
+    x, BLOCK_N: tl.constexpr, DP: tl.constexpr, QUAD_MODE: tl.constexpr, PRECISION: tl.constexpr
+):
+    """(BLOCK_N, DP) in the matmul dtype -> (BLOCK_N, DP*DP) float32, column i*DP + j = x_i x_j."""
+    if QUAD_MODE == 0:
+        xf = x.to(tl.float32)
+        return tl.reshape(xf[:, :, None] * xf[:, None, :], (BLOCK_N, DP * DP))
+    else:
+        first = tl.dot(x, _selection(DP, DP * DP, True, x.dtype), input_precision=PRECISION)
+        second = tl.dot(x, _selection(DP, DP * DP, False, x.dtype), input_precision=PRECISION)
+        return first * second
+
+
+@triton.jit
+def _pair_products_t(
+    xt, BLOCK_N: tl.constexpr, DP: tl.constexpr, QUAD_MODE: tl.constexpr, PRECISION: tl.constexpr
+):
+    """(DP, BLOCK_N) in the matmul dtype -> (DP*DP, BLOCK_N) float32, row i*DP + j = x_i x_j."""
+    if QUAD_MODE == 0:
+        xf = xt.to(tl.float32)
+        return tl.reshape(xf[:, None, :] * xf[None, :, :], (DP * DP, BLOCK_N))
+    else:
+        first = tl.dot(tl.trans(_selection(DP, DP * DP, True, xt.dtype)), xt, input_precision=PRECISION)
+        second = tl.dot(tl.trans(_selection(DP, DP * DP, False, xt.dtype)), xt, input_precision=PRECISION)
+        return first * second
+
+
+@triton.jit
+def _contract_pairs(
+    g,
+    x,
+    BLOCK_N: tl.constexpr,
+    DP: tl.constexpr,
+    QUAD_MODE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    CONTRACT_PRECISION: tl.constexpr,
+):
+    """c_i = Σ_j g[:, i*DP + j] x_j for g (BLOCK_N, DP*DP) float32 and x (BLOCK_N, DP) in the matmul dtype."""
+    if QUAD_MODE == 0:
+        g3 = tl.reshape(g, (BLOCK_N, DP, DP))
+        return tl.sum(g3 * x.to(tl.float32)[:, None, :], axis=2)
+    else:
+        x_tiled = tl.dot(x, _selection(DP, DP * DP, False, x.dtype), input_precision=PRECISION)
+        group_sum = tl.trans(_selection(DP, DP * DP, True, tl.float32))
+        return tl.dot(g * x_tiled, group_sum, input_precision=CONTRACT_PRECISION)
+
+
+@triton.jit
+def _load_rows(base, rows, stride_n, valid, WIDTH: tl.constexpr, LIMIT):
+    """Tile (len(rows), WIDTH) of a row-major slab; invalid rows and columns >= LIMIT read as 0."""
+    cols = tl.arange(0, WIDTH)
+    mask = valid[:, None] & (cols[None, :] < LIMIT)
+    return tl.load(base + rows[:, None] * stride_n + cols[None, :], mask=mask, other=0.0)
+
+
+@triton.jit
+def _load_state(
+    STATE,
+    NORM,
+    bh,
+    DP: tl.constexpr,
+    DV: tl.constexpr,
+    R: tl.constexpr,
+    dtype: tl.constexpr,
+    TRANSPOSED: tl.constexpr,
+):
+    """Ŝ2 (DP*DP, DV), Ŝ1 (DP, DV) in the matmul dtype (transposed if asked), Ŝ0 (DV), ẑ2 (DP, DP), ẑ1, ẑ0."""
+    f = tl.arange(0, DP * DP)
+    i = tl.arange(0, DP)
+    e = tl.arange(0, DV)
+    base = STATE + bh * R * DV
+    if TRANSPOSED:
+        s2 = tl.load(base + f[None, :] * DV + e[:, None]).to(dtype)
+        s1 = tl.load(base + (DP * DP + i[None, :]) * DV + e[:, None]).to(dtype)
+    else:
+        s2 = tl.load(base + f[:, None] * DV + e[None, :]).to(dtype)
+        s1 = tl.load(base + (DP * DP + i[:, None]) * DV + e[None, :]).to(dtype)
+    s0 = tl.load(base + (DP * DP + DP) * DV + e)
+    zbase = NORM + bh * R
+    z2 = tl.load(zbase + i[:, None] * DP + i[None, :])
+    z1 = tl.load(zbase + DP * DP + i)
+    z0 = tl.load(zbase + DP * DP + DP)
+    return s2, s1, s0, z2, z1, z0
+
+
+@triton.jit
+def _store_partial(
+    PART_S, PART_Z, slot, acc2, acc1, acc0, z2, z1, z0, DP: tl.constexpr, DV: tl.constexpr, R: tl.constexpr
+):
+    """Write one chunk's (S2, S1, S0) and (z2, z1, z0) into the partial buffers at ``slot``."""
+    f = tl.arange(0, DP * DP)
+    i = tl.arange(0, DP)
+    e = tl.arange(0, DV)
+    base = PART_S + slot * R * DV
+    tl.store(base + f[:, None] * DV + e[None, :], acc2)
+    tl.store(base + (DP * DP + i[:, None]) * DV + e[None, :], acc1)
+    tl.store(base + (DP * DP + DP) * DV + e, acc0)
+    zbase = PART_Z + slot * R
+    tl.store(zbase + i[:, None] * DP + i[None, :], z2)
+    tl.store(zbase + DP * DP + i, z1)
+    tl.store(zbase + DP * DP + DP, z0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Forward
+# ----------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _state_partial_kernel(
+    K,
+    V,
+    MASK,
+    PART_S,
+    PART_Z,
+    N,
+    H,
+    rows_per_chunk,
+    stride_kb,
+    stride_kh,
+    stride_kn,
+    stride_vb,
+    stride_vh,
+    stride_vn,
+    stride_mb,
+    D_QK,
+    D_V,
+    HAS_MASK: tl.constexpr,
+    DP: tl.constexpr,
+    DV: tl.constexpr,
+    R: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    QUAD_MODE: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    bh = tl.program_id(0)
+    chunk = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    k_base = K + b * stride_kb + h * stride_kh
+    v_base = V + b * stride_vb + h * stride_vh
+    start = chunk * rows_per_chunk
+    stop = tl.minimum(start + rows_per_chunk, N)
+
+    acc2 = tl.zeros((DP * DP, DV), tl.float32)
+    acc1 = tl.zeros((DP, DV), tl.float32)
+    acc0 = tl.zeros((DV,), tl.float32)
+    z2 = tl.zeros((DP, DP), tl.float32)
+    z1 = tl.zeros((DP,), tl.float32)
+    count = tl.zeros((BLOCK_N,), tl.float32)
+    for n0 in range(start, stop, BLOCK_N):
+        rows = n0 + tl.arange(0, BLOCK_N)
+        valid = rows < stop
+        if HAS_MASK:
+            valid = valid & (tl.load(MASK + b * stride_mb + rows, mask=valid, other=0) != 0)
+        k = _load_rows(k_base, rows, stride_kn, valid, DP, D_QK)
+        v = _load_rows(v_base, rows, stride_vn, valid, DV, D_V)
+        kt = tl.trans(k)
+        kk_t = _pair_products_t(kt, BLOCK_N, DP, QUAD_MODE, PRECISION).to(v.dtype)
+        acc2 = tl.dot(kk_t, v, acc2, input_precision=PRECISION)
+        acc1 = tl.dot(kt, v, acc1, input_precision=PRECISION)
+        acc0 += tl.sum(v.to(tl.float32), axis=0)
+        z2 = tl.dot(kt, k, z2, input_precision=PRECISION)
+        z1 += tl.sum(k.to(tl.float32), axis=0)
+        count += valid.to(tl.float32)
+    slot = bh * tl.num_programs(1) + chunk
+    _store_partial(PART_S, PART_Z, slot, acc2, acc1, acc0, z2, z1, tl.sum(count, axis=0), DP, DV, R)
+
+
+@triton.jit
+def _reduce_kernel(
+    PART_S,
+    PART_Z,
+    STATE,
+    NORM,
+    INV_SCALE,
+    C,
+    DV: tl.constexpr,
+    R: tl.constexpr,
+    COUNT_ROW: tl.constexpr,
+    SCALE_GIVEN: tl.constexpr,
+    ROWS: tl.constexpr,
+):
+    """Sum the C partials of one (batch, head) in chunk order and scale by 1/c."""
+    bh = tl.program_id(0)
+    rows = tl.program_id(1) * ROWS + tl.arange(0, ROWS)
+    valid = rows < R
+    e = tl.arange(0, DV)
+    acc = tl.zeros((ROWS, DV), tl.float32)
+    acc_z = tl.zeros((ROWS,), tl.float32)
+    count = 0.0
+    for c in range(C):
+        slot = bh * C + c
+        acc += tl.load(PART_S + (slot * R + rows[:, None]) * DV + e[None, :], mask=valid[:, None], other=0.0)
+        acc_z += tl.load(PART_Z + slot * R + rows, mask=valid, other=0.0)
+        if not SCALE_GIVEN:
+            count += tl.load(PART_Z + slot * R + COUNT_ROW)
+    if SCALE_GIVEN:
+        inv_scale = tl.load(INV_SCALE + bh)
+    else:
+        inv_scale = 1.0 / tl.maximum(count, 1.0)
+        if tl.program_id(1) == 0:
+            tl.store(INV_SCALE + bh, inv_scale)
+    tl.store(STATE + (bh * R + rows[:, None]) * DV + e[None, :], acc * inv_scale, mask=valid[:, None])
+    tl.store(NORM + bh * R + rows, acc_z * inv_scale, mask=valid)
+
+
+@triton.jit
+def _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2):
+    """φ̃(q)ᵀẑ + eps/c (float32) and t = ẑ2 q, for q (BLOCK_N, DP) float32."""
+    t = tl.dot(qf, z2, input_precision="ieee")
+    den = z0 + scale1 * tl.sum(qf * z1[None, :], axis=1) + scale2 * tl.sum(t * qf, axis=1) + eps_hat
+    return den, t
+
+
+@triton.jit
+def _output_kernel(
+    Q,
+    STATE,
+    NORM,
+    INV_SCALE,
+    OUT,
+    eps,
+    scale1,
+    scale2,
+    N,
+    H,
+    rows_per_chunk,
+    stride_qb,
+    stride_qh,
+    stride_qn,
+    stride_ob,
+    stride_oh,
+    stride_on,
+    D_QK,
+    D_V,
+    DP: tl.constexpr,
+    DV: tl.constexpr,
+    R: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    QUAD_MODE: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    bh = tl.program_id(0)
+    chunk = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    q_base = Q + b * stride_qb + h * stride_qh
+    o_base = OUT + b * stride_ob + h * stride_oh
+    dtype = Q.dtype.element_ty
+    s2, s1, s0, z2, z1, z0 = _load_state(STATE, NORM, bh, DP, DV, R, dtype, False)
+    eps_hat = eps * tl.load(INV_SCALE + bh)
+    start = chunk * rows_per_chunk
+    stop = tl.minimum(start + rows_per_chunk, N)
+    e = tl.arange(0, DV)
+    for n0 in range(start, stop, BLOCK_N):
+        rows = n0 + tl.arange(0, BLOCK_N)
+        valid = rows < stop
+        q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK)
+        qf = q.to(tl.float32)
+        qq = (_pair_products(q, BLOCK_N, DP, QUAD_MODE, PRECISION) * scale2).to(dtype)
+        num = tl.dot(qq, s2, input_precision=PRECISION)
+        num = tl.dot((qf * scale1).to(dtype), s1, num, input_precision=PRECISION)
+        num += s0[None, :]
+        den, _ = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2)
+        out = num / den[:, None]
+        mask = valid[:, None] & (e[None, :] < D_V)
+        tl.store(o_base + rows[:, None] * stride_on + e[None, :], out.to(dtype), mask=mask)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Backward
+# ----------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _query_grad_kernel(
+    Q,
+    O,
+    DO,
+    STATE,
+    NORM,
+    INV_SCALE,
+    DQ,
+    PART_S,
+    PART_Z,
+    eps,
+    scale1,
+    scale2,
+    N,
+    H,
+    rows_per_chunk,
+    stride_qb,
+    stride_qh,
+    stride_qn,
+    stride_ob,
+    stride_oh,
+    stride_on,
+    stride_gb,
+    stride_gh,
+    stride_gn,
+    stride_dqb,
+    stride_dqh,
+    stride_dqn,
+    D_QK,
+    D_V,
+    DP: tl.constexpr,
+    DV: tl.constexpr,
+    R: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    QUAD_MODE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    CONTRACT_PRECISION: tl.constexpr,
+):
+    bh = tl.program_id(0)
+    chunk = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    q_base = Q + b * stride_qb + h * stride_qh
+    o_base = O + b * stride_ob + h * stride_oh
+    g_base = DO + b * stride_gb + h * stride_gh
+    dq_base = DQ + b * stride_dqb + h * stride_dqh
+    dtype = Q.dtype.element_ty
+    s2_t, s1_t, _, z2, z1, z0 = _load_state(STATE, NORM, bh, DP, DV, R, dtype, True)
+    eps_hat = eps * tl.load(INV_SCALE + bh)
+    start = chunk * rows_per_chunk
+    stop = tl.minimum(start + rows_per_chunk, N)
+    i = tl.arange(0, DP)
+
+    acc2 = tl.zeros((DP * DP, DV), tl.float32)
+    acc1 = tl.zeros((DP, DV), tl.float32)
+    acc0 = tl.zeros((DV,), tl.float32)
+    dz2 = tl.zeros((DP, DP), tl.float32)
+    dz1 = tl.zeros((DP,), tl.float32)
+    dz0 = tl.zeros((BLOCK_N,), tl.float32)
+    for n0 in range(start, stop, BLOCK_N):
+        rows = n0 + tl.arange(0, BLOCK_N)
+        valid = rows < stop
+        q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK)
+        qf = q.to(tl.float32)
+        grad = _load_rows(g_base, rows, stride_gn, valid, DV, D_V).to(tl.float32)
+        out = _load_rows(o_base, rows, stride_on, valid, DV, D_V).to(tl.float32)
+        den, t = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2)
+        inv_den = 1.0 / den
+        dnum = grad * inv_den[:, None]
+        dden = -tl.sum(grad * out, axis=1) * inv_den
+        dnum_mm = dnum.to(dtype)
+
+        # dq = scale1 (Ŝ1 dnum + ẑ1 dden) + 2 scale2 (Σ_j (Ŝ2 dnum)_ij q_j + dden ẑ2 q)
+        g1 = tl.dot(dnum_mm, s1_t, input_precision=PRECISION) + dden[:, None] * z1[None, :]
+        g2 = tl.dot(dnum_mm, s2_t, input_precision=PRECISION)
+        quad = _contract_pairs(g2, q, BLOCK_N, DP, QUAD_MODE, PRECISION, CONTRACT_PRECISION)
+        dq = scale1 * g1 + (2.0 * scale2) * (quad + dden[:, None] * t)
+        mask = valid[:, None] & (i[None, :] < D_QK)
+        tl.store(dq_base + rows[:, None] * stride_dqn + i[None, :], dq.to(dtype), mask=mask)
+
+        # dŜ = Σ φ̃(q) dnumᵀ, dẑ = Σ φ̃(q) dden
+        qq_t = (_pair_products_t(tl.trans(q), BLOCK_N, DP, QUAD_MODE, PRECISION) * scale2).to(dtype)
+        acc2 = tl.dot(qq_t, dnum_mm, acc2, input_precision=PRECISION)
+        acc1 = tl.dot(tl.trans((qf * scale1).to(dtype)), dnum_mm, acc1, input_precision=PRECISION)
+        acc0 += tl.sum(dnum, axis=0)
+        q_dden = qf * dden[:, None]
+        dz2 = tl.dot(tl.trans(q_dden), qf, dz2, input_precision="ieee")
+        dz1 += tl.sum(q_dden, axis=0)
+        dz0 += dden
+    slot = bh * tl.num_programs(1) + chunk
+    _store_partial(
+        PART_S, PART_Z, slot, acc2, acc1, acc0, dz2 * scale2, dz1 * scale1, tl.sum(dz0, axis=0), DP, DV, R
+    )
+
+
+@triton.jit
+def _key_grad_kernel(
+    K,
+    V,
+    MASK,
+    DSTATE,
+    DNORM,
+    DK,
+    DVAL,
+    N,
+    H,
+    rows_per_chunk,
+    stride_kb,
+    stride_kh,
+    stride_kn,
+    stride_vb,
+    stride_vh,
+    stride_vn,
+    stride_mb,
+    stride_dkb,
+    stride_dkh,
+    stride_dkn,
+    stride_dvb,
+    stride_dvh,
+    stride_dvn,
+    D_QK,
+    D_V,
+    HAS_MASK: tl.constexpr,
+    DP: tl.constexpr,
+    DV: tl.constexpr,
+    R: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    QUAD_MODE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    CONTRACT_PRECISION: tl.constexpr,
+):
+    bh = tl.program_id(0)
+    chunk = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    k_base = K + b * stride_kb + h * stride_kh
+    v_base = V + b * stride_vb + h * stride_vh
+    dk_base = DK + b * stride_dkb + h * stride_dkh
+    dv_base = DVAL + b * stride_dvb + h * stride_dvh
+    dtype = K.dtype.element_ty
+    ds2, ds1, ds0, dz2, dz1, _ = _load_state(DSTATE, DNORM, bh, DP, DV, R, dtype, False)
+    ds2_t, ds1_t, _, _, _, _ = _load_state(DSTATE, DNORM, bh, DP, DV, R, dtype, True)
+    start = chunk * rows_per_chunk
+    stop = tl.minimum(start + rows_per_chunk, N)
+    i = tl.arange(0, DP)
+    e = tl.arange(0, DV)
+    for n0 in range(start, stop, BLOCK_N):
+        rows = n0 + tl.arange(0, BLOCK_N)
+        in_range = rows < stop
+        valid = in_range
+        if HAS_MASK:
+            valid = valid & (tl.load(MASK + b * stride_mb + rows, mask=in_range, other=0) != 0)
+        k = _load_rows(k_base, rows, stride_kn, valid, DP, D_QK)
+        v = _load_rows(v_base, rows, stride_vn, valid, DV, D_V)
+        kf = k.to(tl.float32)
+
+        # dv = dS0 + dS1ᵀ k + dS2ᵀ (k⊗k)
+        kk = _pair_products(k, BLOCK_N, DP, QUAD_MODE, PRECISION).to(dtype)
+        dv = tl.dot(kk, ds2, input_precision=PRECISION)
+        dv = tl.dot(k, ds1, dv, input_precision=PRECISION)
+        dv += ds0[None, :]
+        dv = tl.where(valid[:, None], dv, 0.0)  # padded keys take no part
+        mask_v = in_range[:, None] & (e[None, :] < D_V)
+        tl.store(dv_base + rows[:, None] * stride_dvn + e[None, :], dv.to(dtype), mask=mask_v)
+
+        # dk = dS1 v + dz1 + 2 (Σ_j (dS2 v)_ij k_j + dz2 k)
+        g1 = tl.dot(v, ds1_t, input_precision=PRECISION) + dz1[None, :]
+        g2 = tl.dot(v, ds2_t, input_precision=PRECISION)
+        quad = _contract_pairs(g2, k, BLOCK_N, DP, QUAD_MODE, PRECISION, CONTRACT_PRECISION)
+        quad += tl.dot(kf, dz2, input_precision="ieee")
+        dk = tl.where(valid[:, None], g1 + 2.0 * quad, 0.0)
+        mask_k = in_range[:, None] & (i[None, :] < D_QK)
+        tl.store(dk_base + rows[:, None] * stride_dkn + i[None, :], dk.to(dtype), mask=mask_k)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Launchers
+# ----------------------------------------------------------------------------------------------------
+
+_SM_COUNT: dict[int, int] = {}
+
+
+def _multiprocessors(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 4  # interpreter: a few chunks, to exercise the reduction
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _SM_COUNT:
+        _SM_COUNT[index] = torch.cuda.get_device_properties(index).multi_processor_count
+    return _SM_COUNT[index]
+
+
+def chunking(n: int, batch_heads: int, device: torch.device, chunks: int | None) -> tuple[int, int]:
+    """(tokens per chunk, number of chunks): enough chunks that all (batch, head) pairs fill the GPU."""
+    cfg = _config
+    granularity = cfg.chunk_granularity
+    blocks = triton.cdiv(n, granularity)
+    if chunks is None:
+        chunks = triton.cdiv(cfg.programs_per_sm * _multiprocessors(device), batch_heads)
+    chunks = max(1, min(chunks, blocks))
+    rows_per_chunk = triton.cdiv(blocks, chunks) * granularity
+    return rows_per_chunk, triton.cdiv(n, rows_per_chunk)
+
+
+def _empty(*shape: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    if _config.poison:
+        return torch.full(shape, float("nan"), device=device, dtype=dtype)
+    return torch.empty(shape, device=device, dtype=dtype)
+
+
+def _last_dim_contiguous(t: torch.Tensor) -> torch.Tensor:
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+
+def _precisions(dtype: torch.dtype) -> tuple[str, str]:
+    # float32 inputs: exact float32 matmuls; 16-bit inputs: 16-bit operands, and tf32 for the one float32
+    # contraction of the selection variant.
+    return ("ieee", "ieee") if dtype == torch.float32 else ("ieee", "tf32")
+
+
+def _value_pad(dv: int) -> int:
+    return max(16, triton.next_power_of_2(dv))
+
+
+def _tile_kwargs(tile: Tile, dv_pad: int, holds_state_accumulator: bool) -> dict[str, int]:
+    warps = tile.num_warps
+    if holds_state_accumulator and dv_pad > 64:
+        warps = max(warps, _config.wide_value_warps)
+    kwargs = {"BLOCK_N": tile.block_n, "num_warps": warps}
+    if _config.num_stages is not None:
+        kwargs["num_stages"] = _config.num_stages
+    return kwargs
+
+
+def _reduce(part_s, part_z, inv_scale, scale_given: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    bh, c, r, dv = part_s.shape
+    state = _empty(bh, r, dv, device=part_s.device, dtype=torch.float32)
+    norm = _empty(bh, r, device=part_s.device, dtype=torch.float32)
+    grid = (bh, triton.cdiv(r, REDUCE_ROWS))
+    _reduce_kernel[grid](
+        part_s,
+        part_z,
+        state,
+        norm,
+        inv_scale,
+        c,
+        DV=dv,
+        R=r,
+        COUNT_ROW=QUAD_FEATURES + FEATURE_PAD,
+        SCALE_GIVEN=scale_given,
+        ROWS=REDUCE_ROWS,
+        num_warps=4,
+    )
+    return state, norm
+
+
+def _mask_arg(mask: torch.Tensor | None, fallback: torch.Tensor) -> tuple[torch.Tensor, int]:
+    if mask is None:
+        return fallback, 0
+    mask = mask.contiguous().view(torch.uint8)
+    return mask, mask.stride(0)
+
+
+def forward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: torch.Tensor | None,
+    eps: float,
+    chunks: int | None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Output (B, H, N, D) and the saved normalised state (Ŝ, ẑ, 1/c) for the backward."""
+    q, k, v = (_last_dim_contiguous(t) for t in (q, k, v))
+    batch, heads, n, d = q.shape
+    d_v = v.shape[-1]
+    dv_pad = _value_pad(d_v)
+    cfg = _config
+    rows_per_chunk, n_chunks = chunking(n, batch * heads, q.device, chunks)
+    precision, _ = _precisions(q.dtype)
+    mask, stride_mb = _mask_arg(key_padding_mask, k)
+
+    part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
+    part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=q.device, dtype=torch.float32)
+    grid = (batch * heads, n_chunks)
+    common = {
+        "DP": FEATURE_PAD,
+        "DV": dv_pad,
+        "R": STATE_ROWS,
+        "QUAD_MODE": cfg.quad_mode,
+        "PRECISION": precision,
+    }
+    _state_partial_kernel[grid](
+        k, v, mask, part_s, part_z, n, heads, rows_per_chunk,
+        *k.stride()[:3], *v.stride()[:3], stride_mb, d, d_v,
+        HAS_MASK=key_padding_mask is not None, **common, **_tile_kwargs(cfg.state, dv_pad, True),
+    )  # fmt: skip
+    inv_scale = _empty(batch * heads, device=q.device, dtype=torch.float32)
+    state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False)
+
+    out = _empty(batch, heads, n, d_v, device=q.device, dtype=q.dtype)
+    _output_kernel[grid](
+        q, state, norm, inv_scale, out, eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
+        *q.stride()[:3], *out.stride()[:3], d, d_v, **common, **_tile_kwargs(cfg.output, dv_pad, False),
+    )  # fmt: skip
+    return out, (state, norm, inv_scale)
+
+
+def backward(
+    grad_out: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    out: torch.Tensor,
+    key_padding_mask: torch.Tensor | None,
+    saved: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | list[torch.Tensor],
+    eps: float,
+    chunks: int | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients (dq, dk, dv) of the forward above."""
+    state, norm, inv_scale = saved
+    q, k, v, out, grad_out = (_last_dim_contiguous(t) for t in (q, k, v, out, grad_out))
+    batch, heads, n, d = q.shape
+    d_v = v.shape[-1]
+    dv_pad = state.shape[-1]
+    cfg = _config
+    rows_per_chunk, n_chunks = chunking(n, batch * heads, q.device, chunks)
+    precision, contract_precision = _precisions(q.dtype)
+    mask, stride_mb = _mask_arg(key_padding_mask, k)
+    common = {
+        "DP": FEATURE_PAD,
+        "DV": dv_pad,
+        "R": STATE_ROWS,
+        "QUAD_MODE": cfg.quad_mode,
+        "PRECISION": precision,
+        "CONTRACT_PRECISION": contract_precision,
+    }
+    grid = (batch * heads, n_chunks)
+
+    dq = _empty(*q.shape, device=q.device, dtype=q.dtype)
+    part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
+    part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=q.device, dtype=torch.float32)
+    _query_grad_kernel[grid](
+        q, out, grad_out, state, norm, inv_scale, dq, part_s, part_z,
+        eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
+        *q.stride()[:3], *out.stride()[:3], *grad_out.stride()[:3], *dq.stride()[:3], d, d_v,
+        **common, **_tile_kwargs(cfg.query_grad, dv_pad, True),
+    )  # fmt: skip
+    dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)
+
+    dk = _empty(*k.shape, device=k.device, dtype=k.dtype)
+    dval = _empty(*v.shape, device=v.device, dtype=v.dtype)
+    _key_grad_kernel[grid](
+        k, v, mask, dstate, dnorm, dk, dval, n, heads, rows_per_chunk,
+        *k.stride()[:3], *v.stride()[:3], stride_mb, *dk.stride()[:3], *dval.stride()[:3], d, d_v,
+        HAS_MASK=key_padding_mask is not None, **common, **_tile_kwargs(cfg.key_grad, dv_pad, False),
+    )  # fmt: skip
+    return dq, dk, dval
