@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,7 +28,7 @@ import numpy as np
 from onconet import __version__
 from onconet.classes import response_class
 from onconet.data.synthetic import response as plan
-from onconet.data.synthetic.patient import PatientRecord, simulate_patient
+from onconet.data.synthetic.patient import PatientRecord, patient_id, simulate_patient
 from onconet.data.synthetic.reports import REPORT_NOISE, ExamView, LesionView, write_report
 from onconet.data.synthetic.sites import SITES, check_size, get_site
 from onconet.errors import ConfigError
@@ -215,6 +216,13 @@ def simulate_rows(seed: int, index: int, site_name: str, size: str, dicom_dir: P
     return {"truth": [truth], "lesions": lesions, "exams": exams, "reports": reports, "mentions": mentions}
 
 
+def _remove_stale_patients(dicom_dir: Path, keep: set[str]) -> None:
+    """Remove patient folders an earlier, larger cohort left in ``dicom_dir`` (only SYNnnnn folders)."""
+    for folder in dicom_dir.glob("SYN[0-9][0-9][0-9][0-9]"):
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder)
+
+
 def _write_atomic(path: Path, write) -> None:
     """Write a file through a temporary file in the same folder, then rename it into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -257,7 +265,8 @@ def generate_cohort(
     and of 500.
 
     Args:
-        out_dir: output folder (created; an existing patient's DICOM folder is replaced).
+        out_dir: output folder (created). A re-run replaces the cohort: patient folders it writes are
+            replaced, SYNnnnn folders of patients it does not have are removed.
         patients: number of patients (two exams each).
         seed: the cohort's seed; same seed, same bytes.
         sites: site names (see ``onconet.data.synthetic.sites.SITES``).
@@ -273,6 +282,7 @@ def generate_cohort(
     check_size(size)
     paths = CohortPaths.of(Path(out_dir))
     paths.dicom_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_patients(paths.dicom_dir, {patient_id(i) for i in range(patients)})
     jobs = [(seed, i, sites[i % len(sites)], size, paths.dicom_dir) for i in range(patients)]
     workers = max(1, min(workers or os.cpu_count() or 1, patients))
     if workers == 1:

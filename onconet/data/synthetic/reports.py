@@ -501,14 +501,13 @@ def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Me
     r = ReportText(exam, rng, comma, numbers)
     followup = exam.timepoint == "followup"
     if rng.random() < 0.5:
-        r.add(
-            r.pick(
-                (
-                    "EXAMINATION: FDG PET/CT skull base to mid-thigh\n\n",
-                    "EXAM: PET/CT WHOLE BODY F-18 FDG\n\n",
-                )
-            )
+        exam_lines = (
+            "EXAMINATION: FDG PET/CT skull base to mid-thigh\n\n",
+            "EXAM: PET/CT WHOLE BODY F-18 FDG\n\n",
         )
+        r.add(r.pick(exam_lines) if numbers else exam_lines[0])
+    # Reports without numbers number nothing, not even their impression.
+    first, second = ("1. ", "\n2. ") if numbers else ("- ", "\n- ")
     if followup:
         r.add(
             r.pick(
@@ -608,19 +607,19 @@ def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Me
     r.add("\nIMPRESSION:\n")
     present = [les for les in exam.lesions if les.suvmax > 0]
     if followup:
-        r.add("1. " + r.pick(IMPRESSIONS[exam.category]) + " ")
+        r.add(first + r.pick(IMPRESSIONS[exam.category]) + " ")
         if exam.category != "PMD" or not any(les.is_new for les in exam.lesions):
             if rng.random() < 0.6:
                 r.add("No new FDG-avid lesions. ")
         else:
             r.add("New FDG-avid lesion(s) as described. ")
     else:
+        impressions = (
+            "Hypermetabolic disease compatible with {ind}",
+            "FDG-avid {ind} with {n} site(s) of disease",
+        )
         r.add(
-            "1. "
-            + r.pick(
-                ("FDG-avid {ind} with {n} site(s) of disease", "Hypermetabolic disease compatible with {ind}")
-            )
-            + ". ",
+            first + (r.pick(impressions) if numbers else impressions[0]) + ". ",
             ind=exam.indication,
             n=len(present),
         )
@@ -634,11 +633,9 @@ def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Me
                 site=top.site,
                 v=Measure("lesion", m.lesion_id, m.true_value, m.value, m.decimals),
             )
-    if exam.lymphoma and (followup or rng.random() < 0.3):
+    if exam.lymphoma and numbers and (followup or rng.random() < 0.3):
         r.add(
-            r.pick(
-                ("\n2. Deauville score {d}.", "\n2. Deauville {d}.", "\n2. Deauville 5-point scale: {d}.")
-            ),
+            second + r.pick(("Deauville score {d}.", "Deauville {d}.", "Deauville 5-point scale: {d}.")),
             d=deauville(exam),
         )
     return r.text().strip() + "\n", r.mentions

@@ -8,8 +8,6 @@ right side of it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from onconet.classes import ABSOLUTE_CHANGE, PARTIAL_RATIO, PROGRESSION_RATIO
@@ -51,14 +49,6 @@ def baseline_range(category: str, reference_estimate: float) -> tuple[float, flo
     if category == "PMD":
         return 2.8, 12.0
     return 3.0, 16.0
-
-
-@dataclass(frozen=True)
-class FollowupPlan:
-    """The planned follow-up SUVmax of the hottest lesion (f) and the near-threshold flag."""
-
-    f: float
-    near: bool
 
 
 def plan_hottest_followup(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ from synth_readers import read_csv
 
 from onconet.classes import response_category
 from onconet.cli import main
-from onconet.data.synthetic import CohortPaths, generate_cohort
+from onconet.data.synthetic import CohortPaths, generate_cohort, geometry
 from onconet.data.synthetic.response import (
     CATEGORY_BLOCK,
     category_of,
@@ -28,23 +29,41 @@ def _pixel_bytes(paths: CohortPaths, patient: str) -> dict[str, bytes]:
     return {str(p.relative_to(root)): pydicom.dcmread(p).PixelData for p in sorted(root.rglob("*.dcm"))}
 
 
-def test_same_seed_same_bytes_and_patients_independent_of_cohort_size(synthetic_cohort, tmp_path):
+def test_same_seed_same_bytes_and_patients_independent_of_cohort_size(synthetic_cohort, tmp_path, capsys):
     """SYN0001 of a one-patient cohort is byte-identical to SYN0001 of the 12-patient fixture."""
     alone = generate_cohort(tmp_path / "one", patients=1, seed=0, workers=1)
     ours, theirs = _pixel_bytes(alone, "SYN0001"), _pixel_bytes(synthetic_cohort, "SYN0001")
     assert ours.keys() == theirs.keys() and len(ours) > 100
     assert ours == theirs
-    for name in ("SYN0001",):
-        a = sorted((alone.dicom_dir / name).rglob("*.dcm"))
-        b = sorted((synthetic_cohort.dicom_dir / name).rglob("*.dcm"))
-        assert [p.read_bytes() for p in a[:5]] == [p.read_bytes() for p in b[:5]]  # headers too
-    first_report = alone.reports.read_text().splitlines()[0]
-    assert first_report == synthetic_cohort.reports.read_text().splitlines()[0]
+    a = sorted((alone.dicom_dir / "SYN0001").rglob("*.dcm"))
+    b = sorted((synthetic_cohort.dicom_dir / "SYN0001").rglob("*.dcm"))
+    assert [p.read_bytes() for p in a[:5]] == [p.read_bytes() for p in b[:5]]  # headers too
+    assert alone.reports.read_text().splitlines()[0] == synthetic_cohort.reports.read_text().splitlines()[0]
     assert read_csv(alone.truth)[0] == read_csv(synthetic_cohort.truth)[0]
 
-    other = generate_cohort(tmp_path / "seed1", patients=1, seed=1, workers=1)
-    changed = _pixel_bytes(other, "SYN0001")
-    assert not set(changed.values()) & set(ours.values())
+    # Another seed, through the command line, into a folder an earlier cohort left a patient in.
+    out = tmp_path / "seed1"
+    (out / "dicom" / "SYN0042").mkdir(parents=True)
+    argv = [
+        "synth",
+        "--out",
+        str(out),
+        "--patients",
+        "1",
+        "--seed",
+        "1",
+        "--sites",
+        "internal",
+        "--workers",
+        "1",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 patients, 2 exams" in printed and "internal 1" in printed and "categories:" in printed
+    assert "SYN0001" not in printed  # no identifiers in the summary
+    assert [p.name for p in (out / "dicom").iterdir()] == ["SYN0001"]  # the stale patient is gone
+    other = CohortPaths.of(out)
+    assert not set(_pixel_bytes(other, "SYN0001").values()) & set(ours.values())
     assert read_csv(other.truth)[0]["baseline_study_uid"] != read_csv(alone.truth)[0]["baseline_study_uid"]
 
 
@@ -90,28 +109,13 @@ def test_bad_arguments_raise_config_errors(tmp_path):
         generate_cohort(tmp_path, patients=1, size="huge")
 
 
-def test_cli_writes_a_cohort_and_prints_a_summary(tmp_path, capsys):
-    out = tmp_path / "cli"
-    code = main(
-        [
-            "synth",
-            "--out",
-            str(out),
-            "--patients",
-            "1",
-            "--seed",
-            "4",
-            "--sites",
-            "external",
-            "--workers",
-            "1",
-        ]
-    )
-    printed = capsys.readouterr().out
-    assert code == 0
-    assert "1 patients, 2 exams" in printed and "external 1" in printed and "categories:" in printed
-    assert "SYN0001" not in printed
-    truth = read_csv(out / "truth.csv")
-    assert len(truth) == 1 and truth[0]["site"] == "external"
-    assert main(["synth", "--out", str(out), "--sites", "mars"]) == 1
-    assert "unknown site" in capsys.readouterr().err
+def test_cli_reports_bad_arguments(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path), "--sites", "mars"]) == 1
+    assert "unknown site 'mars'" in capsys.readouterr().err
+    assert main(["synth", "--out", str(tmp_path), "--patients", "0"]) == 1
+    assert "--patients" in capsys.readouterr().err
+
+
+def test_docstring_examples():
+    result = doctest.testmod(geometry)
+    assert result.attempted > 0 and result.failed == 0
