@@ -9,7 +9,7 @@ female equations, as the IBSI SUV manual's reference objects do; anything else r
 >>> round(lbm_james(70.0, 1.75, "M"), 3)   # 1.10 W - 128 (W / H[cm])^2, in kg
 56.52
 >>> round(bsa_du_bois(70.0, 1.75), 4)       # m²
-1.8483
+1.8481
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 from pydicom.uid import UID
 
-from onconet.data.header import header_number, header_numbers, header_text
+from onconet.data.fast_read import TruncatedFileError, fast_read
+from onconet.data.header import header_bytes, header_int, header_number, header_numbers, header_text
 from onconet.errors import DicomError, SeriesGeometryError
 
 log = logging.getLogger(__name__)
@@ -115,17 +116,19 @@ _PRIVATE_TAGS = [Tag(group, (slot << 8) | offset) for group in (0x0009, 0x7053) 
                  for offset in (0x00, 0x09, 0x0D)] + [Tag(group, slot) for group in (0x0009, 0x7053)
                                                       for slot in range(0x10, 0x14)]  # fmt: skip
 HEADER_KEYWORDS = (
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
+    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "FrameOfReferenceUID",
     "Modality", "ImageType", "PatientID", "StudyDate", "StudyTime", "SeriesDate", "SeriesTime",
     "AcquisitionDate", "AcquisitionTime", "InstitutionName", "Manufacturer", "SeriesDescription",
     "SeriesNumber", "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
     "SliceThickness", "SpacingBetweenSlices", "Rows", "Columns", "BitsAllocated", "BitsStored",
     "PixelRepresentation", "SamplesPerPixel", "NumberOfFrames", "RescaleSlope", "RescaleIntercept",
     "Units", "SUVType", "DecayCorrection", "CorrectedImage", "PatientWeight", "PatientSize", "PatientSex",
-    "RadiopharmaceuticalInformationSequence", "FrameReferenceTime", "ActualFrameDuration",
+    "RadiopharmaceuticalInformationSequence", "FrameReferenceTime", "ActualFrameDuration", "NumberOfSlices",
 )  # fmt: skip
 _READ_TAGS = [Tag(keyword) for keyword in HEADER_KEYWORDS] + _PRIVATE_TAGS
 _READ_TAGS_WITH_PIXELS = [*_READ_TAGS, Tag("PixelData")]
+_READ_TAG_SET = frozenset(int(tag) for tag in _READ_TAGS)
 
 _NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2", (32, 0): "<u4", (32, 1): "<i4"}
 
@@ -142,6 +145,17 @@ def read_dataset(path: str | os.PathLike, *, pixels: bool = True) -> Dataset:
     """
     path = Path(path)
     tags = _READ_TAGS_WITH_PIXELS if pixels else _READ_TAGS
+    try:
+        ds = fast_read(path, _READ_TAG_SET, pixels=pixels)
+    except TruncatedFileError as err:
+        raise UnreadableDicomError(f"{err}: truncated DICOM file; re-export it") from err
+    except OSError as err:
+        raise UnreadableDicomError(f"{path}: cannot read ({err})") from err
+    if ds is not None:
+        if pixels and "PixelData" in ds:
+            _check_pixel_length(ds, path)
+        ds.filename = str(path)
+        return ds
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels, specific_tags=tags)
     except InvalidDicomError:
@@ -172,13 +186,24 @@ def _check_pixel_length(ds: Dataset, path: Path) -> None:
     if syntax.is_compressed or syntax.is_deflated:
         return
     expected = (
-        int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames") or 1) * (int(ds.BitsAllocated) // 8)
+        _int(ds, "Rows")
+        * _int(ds, "Columns")
+        * _int(ds, "NumberOfFrames", 1)
+        * (_int(ds, "BitsAllocated") // 8)
     )
-    expected *= int(ds.get("SamplesPerPixel") or 1)
-    if len(ds.PixelData) < expected:
+    expected *= _int(ds, "SamplesPerPixel", 1)
+    pixel_data = header_bytes(ds, "PixelData") or b""
+    if len(pixel_data) < expected:
         raise UnreadableDicomError(
-            f"{path}: truncated pixel data ({len(ds.PixelData)} of {expected} bytes); re-export the file"
+            f"{path}: truncated pixel data ({len(pixel_data)} of {expected} bytes); re-export the file"
         )
+
+
+def _int(ds: Dataset, keyword: str, default: int | None = None) -> int:
+    value = header_int(ds, keyword, default)
+    if value is None:
+        raise UnreadableDicomError(f"{_name(ds)}: {keyword} is missing; the image cannot be decoded")
+    return value
 
 
 def _transfer_syntax(ds: Dataset) -> UID:
@@ -192,26 +217,30 @@ def _transfer_syntax(ds: Dataset) -> UID:
 
 def pixel_matrix(ds: Dataset) -> np.ndarray:
     """The stored values of a single-frame grayscale image as a ``(rows, columns)`` array (no rescale)."""
-    label = getattr(ds, "filename", None) or f"instance {ds.get('SOPInstanceUID', '?')}"
+    label = _name(ds)
     if "PixelData" not in ds:
-        raise UnreadableDicomError(f"{label}: no pixel data")
-    if int(ds.get("NumberOfFrames") or 1) != 1:
+        raise UnreadableDicomError(f"{label}: no pixel data (truncated file?); re-export it")
+    if _int(ds, "NumberOfFrames", 1) != 1:
         raise UnsupportedImageError(
             f"{label}: multi-frame images are not supported; export single-frame slices"
         )
-    if int(ds.get("SamplesPerPixel") or 1) != 1:
+    if _int(ds, "SamplesPerPixel", 1) != 1:
         raise UnsupportedImageError(f"{label}: colour images are not supported (SamplesPerPixel != 1)")
     syntax = _transfer_syntax(ds)
-    bits, stored = int(ds.BitsAllocated), int(ds.get("BitsStored") or ds.BitsAllocated)
-    dtype = _NATIVE_DTYPES.get((bits, int(ds.PixelRepresentation)))
-    rows, cols = int(ds.Rows), int(ds.Columns)
+    bits = _int(ds, "BitsAllocated")
+    stored = _int(ds, "BitsStored", bits)
+    dtype = _NATIVE_DTYPES.get((bits, _int(ds, "PixelRepresentation", 0)))
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    raw = header_bytes(ds, "PixelData")
     if (
         dtype
         and stored == bits
         and not (syntax.is_compressed or syntax.is_deflated)
         and syntax.is_little_endian
     ):
-        return np.frombuffer(ds.PixelData, dtype=dtype, count=rows * cols).reshape(rows, cols)
+        return np.frombuffer(
+            raw if raw is not None else ds.PixelData, dtype=dtype, count=rows * cols
+        ).reshape(rows, cols)
     try:  # compressed, big-endian or packed: let pydicom's handlers decode
         return np.asarray(ds.pixel_array).reshape(rows, cols)
     except Exception as err:
@@ -336,7 +365,7 @@ def series_skip_reason(ds: Dataset) -> str | None:
         return f"modality {modality or 'missing'} is not PET or CT"
     if sop and sop not in PET_SOP_CLASSES | CT_SOP_CLASSES:
         return f"{modality} object of SOP class {sop} is not a PET/CT image"
-    if int(ds.get("NumberOfFrames") or 1) > 1:
+    if _int(ds, "NumberOfFrames", 1) > 1:
         return "multi-frame (enhanced) image; export as single-frame slices"
     return None
 
@@ -443,7 +472,7 @@ def group_by_series(datasets: Sequence[Dataset]) -> dict[str, list[Dataset]]:
     """Datasets grouped by SeriesInstanceUID, in first-seen order."""
     groups: dict[str, list[Dataset]] = defaultdict(list)
     for ds in datasets:
-        groups[str(ds.get("SeriesInstanceUID", ""))].append(ds)
+        groups[header_text(ds, "SeriesInstanceUID")].append(ds)
     return dict(groups)
 
 
@@ -490,12 +519,12 @@ def _floats(ds: Dataset, keyword: str, count: int, label: str) -> np.ndarray:
 def _name(ds: Dataset) -> str:
     if getattr(ds, "filename", None):
         return str(ds.filename)
-    return f"instance {ds.get('InstanceNumber', '?')} ({ds.get('SOPInstanceUID', '?')})"
+    return f"instance {header_text(ds, 'InstanceNumber') or '?'} ({header_text(ds, 'SOPInstanceUID') or '?'})"
 
 
 def _series_label(datasets: Sequence[Dataset]) -> str:
     first = datasets[0]
-    return f"{first.get('Modality', '?')} series {first.get('SeriesInstanceUID', '?')}"
+    return f"{header_text(first, 'Modality') or '?'} series {header_text(first, 'SeriesInstanceUID') or '?'}"
 
 
 def _drop_repeated_instances(datasets: Sequence[Dataset]) -> list[Dataset]:
@@ -503,7 +532,7 @@ def _drop_repeated_instances(datasets: Sequence[Dataset]) -> list[Dataset]:
     seen: dict[str, Dataset] = {}
     unique = []
     for ds in datasets:
-        uid = str(ds.get("SOPInstanceUID", "")) or str(id(ds))
+        uid = header_text(ds, "SOPInstanceUID") or str(id(ds))
         if uid in seen:
             log.debug("instance %s appears twice (%s, %s); using one", uid, _name(seen[uid]), _name(ds))
             continue
@@ -523,7 +552,7 @@ def slice_geometry(datasets: Sequence[Dataset], label: str | None = None) -> tup
         raise DicomError(f"{label or 'series'}: no instances")
     datasets = _drop_repeated_instances(datasets)
     label = label or _series_label(datasets)
-    uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+    uids = {header_text(ds, "SeriesInstanceUID") for ds in datasets}
     if len(uids) > 1:
         raise MixedSeriesError(
             f"{label}: the files belong to {len(uids)} series ({sorted(uids)}); pass one series"
@@ -531,8 +560,8 @@ def slice_geometry(datasets: Sequence[Dataset], label: str | None = None) -> tup
     first = datasets[0]
     orientation = _floats(first, "ImageOrientationPatient", 6, label)
     spacing = _floats(first, "PixelSpacing", 2, label)
-    size = (int(first.Rows), int(first.Columns))
-    frames = {str(ds.get("FrameOfReferenceUID", "")) for ds in datasets}
+    size = (_int(first, "Rows"), _int(first, "Columns"))
+    frames = {header_text(ds, "FrameOfReferenceUID") for ds in datasets}
     if len(frames) > 1:
         raise MixedFrameOfReferenceError(
             f"{label}: slices in {len(frames)} frames of reference {sorted(frames)}"
@@ -546,7 +575,7 @@ def slice_geometry(datasets: Sequence[Dataset], label: str | None = None) -> tup
                 f"{label}: {_name(ds)} has ImageOrientationPatient {list(ds.ImageOrientationPatient)}, "
                 f"{_name(first)} has {list(first.ImageOrientationPatient)}; a series has one orientation"
             )
-        if (int(ds.Rows), int(ds.Columns)) != size or np.max(
+        if (_int(ds, "Rows"), _int(ds, "Columns")) != size or np.max(
             np.abs(_floats(ds, "PixelSpacing", 2, label) - spacing)
         ) > 1e-4:
             raise InconsistentSliceError(
@@ -579,8 +608,17 @@ def _slice_step(
 ) -> np.ndarray:
     """The vector from one slice to the next (mean over the stack), after the stack checks."""
     if len(datasets) == 1:
-        thickness = datasets[0].get("SpacingBetweenSlices") or datasets[0].get("SliceThickness") or 1.0
+        first = datasets[0]
+        thickness = (
+            header_number(first, "SpacingBetweenSlices") or header_number(first, "SliceThickness") or 1.0
+        )
         return normal * float(thickness)
+    declared = _int(datasets[0], "NumberOfSlices", 0)  # PET: the slices the scanner reconstructed
+    if declared and declared != len(datasets):
+        raise MissingSliceError(
+            f"{label}: {len(datasets)} slices found but NumberOfSlices (0054,0081) is {declared}: slices are "
+            "missing; re-export the complete series"
+        )
     gaps = np.diff(along)
     median = float(np.median(gaps))
     tolerance = max(SPACING_TOLERANCE_MM, SPACING_TOLERANCE_FRACTION * median)
@@ -649,9 +687,9 @@ def assemble_volume(datasets: Sequence[Dataset], label: str | None = None) -> Vo
         array=stack.T,  # [col, row, k] = [i, j, k]; a view, Fortran-contiguous
         affine=LPS_TO_RAS @ affine_lps,
         datasets=ordered,
-        series_uid=str(first.get("SeriesInstanceUID", "")),
-        frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
-        modality=str(first.get("Modality", "")),
+        series_uid=header_text(first, "SeriesInstanceUID"),
+        frame_of_reference_uid=header_text(first, "FrameOfReferenceUID"),
+        modality=header_text(first, "Modality"),
     )
 
 

@@ -51,7 +51,7 @@ from pydicom.dataset import Dataset
 from onconet.data import body_size
 from onconet.data.dicom import Volume, assemble_volume, load_series_datasets
 from onconet.data.dicom_datetime import combine, parse_dt, parse_tm
-from onconet.data.header import header_number, header_text
+from onconet.data.header import header_bytes, header_number, header_text
 from onconet.errors import SuvError
 
 log = logging.getLogger(__name__)
@@ -188,11 +188,26 @@ def _radiopharmaceutical(ds: Dataset) -> Dataset:
     return sequence[0] if sequence else Dataset()
 
 
+def _check_one_radiopharmaceutical(datasets: Sequence[Dataset], label: str) -> None:
+    """Every slice names the same injection (compared raw, so the sequence is parsed once per variant)."""
+    variants: dict[bytes | int, Dataset] = {}
+    for ds in datasets:
+        raw = header_bytes(ds, "RadiopharmaceuticalInformationSequence")
+        variants.setdefault(raw if raw is not None else id(ds), ds)  # already parsed: compare each
+    if len(variants) == 1:
+        return
+    items = [_radiopharmaceutical(ds) for ds in variants.values()]
+    for keyword in ("RadionuclideTotalDose", "RadionuclideHalfLife"):
+        _same_for_series(items, lambda item, k=keyword: header_number(item, k), keyword, label)
+    for keyword in ("RadiopharmaceuticalStartDateTime", "RadiopharmaceuticalStartTime"):
+        _same_for_series(items, lambda item, k=keyword: header_text(item, k) or None, keyword, label)
+
+
 def _series_label(datasets: Sequence[Dataset]) -> str:
     first = datasets[0]
     name = getattr(first, "filename", None)
     where = f" ({Path(name).parent})" if name else ""
-    return f"PET series {first.get('SeriesInstanceUID', '?')}{where}"
+    return f"PET series {header_text(first, 'SeriesInstanceUID') or '?'}{where}"
 
 
 def _same_for_series(datasets: Sequence[Dataset], getter, what: str, label: str):
@@ -383,8 +398,7 @@ def _decayed_dose(datasets: Sequence[Dataset], label: str, notes: list[str]) -> 
     """Per-slice (decayed dose in Bq at the time the values refer to, seconds of decay)."""
     first = datasets[0]
     radiopharmaceutical = _radiopharmaceutical(first)
-    _same_for_series(datasets, lambda d: header_number(_radiopharmaceutical(d), "RadionuclideTotalDose"),
-                     "RadionuclideTotalDose", label)  # fmt: skip
+    _check_one_radiopharmaceutical(datasets, label)
     total = _total_dose(radiopharmaceutical, label, notes)
     correction = header_text(first, "DecayCorrection").upper()
     if correction == "ADMIN":
