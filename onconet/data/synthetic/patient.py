@@ -375,7 +375,7 @@ def simulate_patient(seed: int, index: int, site: SiteProfile, size: str, dicom_
     truth: dict[str, dict[str, float]] = {}
     numbers: dict[str, dict[str, int]] = {}
     contralateral: dict[str, dict[str, float]] = {}
-    series_numbers = {}
+    series_numbers: dict[str, int] = {}
     patient_dir = dicom_root / pid
     if patient_dir.exists():
         shutil.rmtree(patient_dir)
@@ -384,10 +384,8 @@ def simulate_patient(seed: int, index: int, site: SiteProfile, size: str, dicom_
         noise_rng = np.random.default_rng([seed, index, 1, n_exam])
         clean, patches = _render(exam, lesions, site)
         present = [les for les in lesions if les.present(tp)]
-        truth[tp] = {
-            les.lesion_id: float(clean[patches[les.lesion_id].box][patches[les.lesion_id].region].max())
-            for les in present
-        }
+        # _render made each lesion's centre voxel the maximum of its region: that value is the truth.
+        truth[tp] = {les.lesion_id: float(clean[patches[les.lesion_id].centre_index]) for les in present}
         noisy = add_noise(
             clean,
             noise_rng,
@@ -414,9 +412,21 @@ def simulate_patient(seed: int, index: int, site: SiteProfile, size: str, dicom_
             else 0.0,
             "image_suvmax": float(noisy.max()),
         }
-        _write_exam(
-            exam, noisy, lesions, noise_rng, site, seed, pid, sex, age, height, patient_dir, series_numbers
+        header = ExamHeader(
+            patient_id=pid,
+            patient_name=f"SYNTHETIC^{pid}",
+            sex=sex,
+            age_years=age,
+            weight_kg=exam.weight_kg,
+            height_m=round(height, 2),
+            study_uid=exam.study_uid,
+            study_datetime=exam.ct_series_time - timedelta(minutes=2),
+            accession=exam.accession,
+            frame_of_reference_uid=exam.frame_of_reference_uid,
+            site=site,
+            station=f"{site.name.upper()}PETCT1",
         )
+        series_numbers[tp] = _write_exam(exam, header, noisy, lesions, noise_rng, seed, patient_dir)
 
     b = max(truth["baseline"].values())
     f = max(truth["followup"].values(), default=0.0)
@@ -446,26 +456,19 @@ def simulate_patient(seed: int, index: int, site: SiteProfile, size: str, dicom_
 
 
 def _write_exam(
-    exam, noisy, lesions, rng, site, seed, pid, sex, age, height, patient_dir, series_numbers
-) -> None:
-    header = ExamHeader(
-        patient_id=pid,
-        patient_name=f"SYNTHETIC^{pid}",
-        sex=sex,
-        age_years=age,
-        weight_kg=exam.weight_kg,
-        height_m=round(height, 2),
-        study_uid=exam.study_uid,
-        study_datetime=exam.ct_series_time - timedelta(minutes=2),
-        accession=exam.accession,
-        frame_of_reference_uid=exam.frame_of_reference_uid,
-        site=site,
-        station=f"{site.name.upper()}PETCT1",
-    )
+    exam: Exam,
+    header: ExamHeader,
+    suv: np.ndarray,
+    lesions: list[Lesion],
+    rng: np.random.Generator,
+    seed: int,
+    patient_dir: Path,
+) -> int:
+    """Write the exam's PET (``suv`` in the site's units) and CT series; returns the PET SeriesNumber."""
+    site = header.site
     dd = decayed_dose(exam, site)
-    bqml = noisy * dd / (float(format_ds(exam.weight_kg)) * 1000.0)
+    bqml = suv * dd / (float(format_ds(exam.weight_kg)) * 1000.0)
     pet_number = 4 if site.convention == "siemens" else (601 if site.convention == "ge" else 3)
-    series_numbers[exam.timepoint] = pet_number
     if site.convention == "philips":
         activity = float(format_ds(float(rng.uniform(0.8, 1.6))))
         suv_factor = activity * float(format_ds(exam.weight_kg)) * 1000.0 / dd
@@ -487,3 +490,4 @@ def _write_exam(
     write_pet_series(study / f"PT_{pet_number:03d}", exam.pet_grid, values, header, pet, seed)
     ct = CtHeader(series_uid=exam.ct_series_uid, series_number=2, series_datetime=exam.ct_series_time)
     write_ct_series(study / "CT_002", exam.ct_grid, _ct_volume(exam, lesions, rng, site), header, ct, seed)
+    return pet_number
