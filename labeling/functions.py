@@ -22,6 +22,8 @@ from onconet.classes import RESPONSE_CLASSES, response_category, response_class
 
 #: Deauville scores at or below this mean no lesion above the liver (complete metabolic response)
 DEAUVILLE_COMPLETE: Final = 3
+#: relative uncertainty of a written SUVmax (rounding, reader and workstation); see _percist_class
+MEASUREMENT_MARGIN: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +37,28 @@ class PairEvidence:
 LabelingFunction = Callable[[PairEvidence], str | None]
 
 
-def _class_of_values(baseline: float, followup: float, reference: float | None) -> str:
-    return response_class(response_category(baseline, followup, reference_suv=reference))
+def _percist_class(baseline: float, followup: float, report: ParsedReport) -> str | None:
+    """The PERCIST-style class of two hottest values, with the follow-up's reference and new lesions.
+
+    None (abstain) when the class would change if either value moved by ``MEASUREMENT_MARGIN``: values
+    written to one decimal and re-measured on another workstation do not decide a borderline pair.
+    """
+    reference, new_lesion = report.reference_value, report.facts.new_lesion
+    classes = {
+        response_class(
+            response_category(baseline * b_scale, followup * f_scale, reference_suv=reference, new_lesion=new_lesion)
+        )
+        for b_scale in (1 - MEASUREMENT_MARGIN, 1.0, 1 + MEASUREMENT_MARGIN)
+        for f_scale in (1 - MEASUREMENT_MARGIN, 1.0, 1 + MEASUREMENT_MARGIN)
+    }
+    return classes.pop() if len(classes) == 1 else None
 
 
 def lf_within_report(pair: PairEvidence) -> str | None:
-    """Prior vs current hottest lesion inside the follow-up report ("4.1 (previously 10.2)")."""
+    """PERCIST class of prior vs current hottest lesion inside the follow-up report ("4.1 (previously 10.2)").
+
+    Like the clinical definition, a new lesion stated in the report makes it progression.
+    """
     report = pair.followup
     prior = report.hottest("prior")
     if prior is None:
@@ -48,11 +66,11 @@ def lf_within_report(pair: PairEvidence) -> str | None:
     current = report.hottest("current")
     if current is None:
         return "response" if report.all_lesions_resolved else None
-    return _class_of_values(prior, current, report.reference_value)
+    return _percist_class(prior, current, report)
 
 
 def lf_across_reports(pair: PairEvidence) -> str | None:
-    """Hottest current lesion in the baseline report vs hottest current lesion in the follow-up report."""
+    """PERCIST class of the baseline report's hottest lesion vs the follow-up report's (new lesion: PMD)."""
     if pair.baseline is None:
         return None
     baseline = pair.baseline.hottest("current")
@@ -61,7 +79,7 @@ def lf_across_reports(pair: PairEvidence) -> str | None:
     followup = pair.followup.hottest("current")
     if followup is None:
         return "response" if pair.followup.all_lesions_resolved else None
-    return _class_of_values(baseline, followup, pair.followup.reference_value)
+    return _percist_class(baseline, followup, pair.followup)
 
 
 def lf_wording(pair: PairEvidence) -> str | None:
@@ -91,9 +109,9 @@ def lf_deauville(pair: PairEvidence) -> str | None:
         return "progression"
     if followup < baseline:
         return "response"
-    if followup == baseline and followup > DEAUVILLE_COMPLETE:
+    if followup == baseline == DEAUVILLE_COMPLETE + 1:
         return "stable"
-    return None
+    return None  # equal at 5, the top of the scale, cannot tell stable from progression
 
 
 def lf_impression(pair: PairEvidence) -> str | None:

@@ -41,9 +41,9 @@ class DawidSkeneModel:
     def __init__(
         self,
         n_classes: int = 3,
-        prior_correct: float = 2.0,
-        prior_wrong: float = 0.5,
-        prior_abstain: float = 1.0,
+        prior_correct: float = 1.0,
+        prior_wrong: float = 0.2,
+        prior_abstain: float = 0.5,
         max_iter: int = 500,
         tol: float = 1e-7,
     ) -> None:
@@ -57,6 +57,7 @@ class DawidSkeneModel:
         #: (m, K, K+1): P(vote_j = l | y = k); column K is abstain
         self.conditional_: np.ndarray | None = None
         self.n_iter_ = 0
+        self.objective_ = float("nan")
 
     # --- fitting ----------------------------------------------------------------------------------------
 
@@ -71,9 +72,9 @@ class DawidSkeneModel:
         return votes.astype(np.int64)
 
     def _one_hot(self, votes: np.ndarray) -> np.ndarray:
-        """(n, m, K+1) indicator of each function's output, abstain in the last slot."""
+        """(m, n, K+1) indicator of each function's output, abstain in the last slot."""
         outputs = np.where(votes == ABSTAIN, self.n_classes, votes)
-        return np.eye(self.n_classes + 1)[outputs]
+        return np.eye(self.n_classes + 1)[outputs.T]
 
     def _majority_posterior(self, votes: np.ndarray) -> np.ndarray:
         counts = np.stack([(votes == k).sum(axis=1) for k in range(self.n_classes)], axis=1).astype(float)
@@ -81,32 +82,67 @@ class DawidSkeneModel:
         return counts / counts.sum(axis=1, keepdims=True)
 
     def fit(self, votes: np.ndarray) -> DawidSkeneModel:
-        """Estimate the class prior and every function's conditional table from ``votes`` (n, m)."""
+        """Estimate the class prior and every function's conditional table from ``votes`` (n, m).
+
+        EM has local optima when functions are correlated (two numeric functions reading the same
+        values), so it is restarted from majority vote and from each function's own votes, and the
+        fit with the highest penalised log-likelihood is kept.
+        """
         votes = self._check(votes)
-        k = self.n_classes
         one_hot = self._one_hot(votes)
+        starts = [self._majority_posterior(votes)]
+        for j in range(votes.shape[1]):
+            voted = votes[:, j] != ABSTAIN
+            if voted.any():
+                start = np.full((len(votes), self.n_classes), 1.0 / self.n_classes)
+                start[voted] = 0.9 * np.eye(self.n_classes)[votes[voted, j]] + 0.1 / self.n_classes
+                starts.append(start)
+        best = None
+        for start in starts:
+            prior, conditional, n_iter = self._em(one_hot, start)
+            objective = self._objective(one_hot, prior, conditional)
+            if best is None or objective > best[0] + 1e-9:
+                best = (objective, prior, conditional, n_iter)
+        _, self.class_prior_, self.conditional_, self.n_iter_ = best
+        self.objective_ = best[0]
+        return self
+
+    def _pseudo_counts(self) -> np.ndarray:
+        k = self.n_classes
         pseudo = np.full((k, k + 1), self.prior_wrong)
         np.fill_diagonal(pseudo[:, :k], self.prior_correct)
         pseudo[:, k] = self.prior_abstain
-        posterior = self._majority_posterior(votes)
-        for iteration in range(1, self.max_iter + 1):
-            # M step: MAP class prior and tables
+        return pseudo
+
+    def _em(self, one_hot: np.ndarray, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """EM from a starting posterior; returns (class prior, tables, iterations)."""
+        k = self.n_classes
+        pseudo = self._pseudo_counts()
+        iteration = 0
+        for iteration in range(1, self.max_iter + 1):  # noqa: B007 - the count is returned
+            # M step: MAP class prior (Dirichlet 2) and tables (Dirichlet pseudo + 1)
             prior = (posterior.sum(axis=0) + 1.0) / (posterior.sum() + k)
-            counts = np.einsum("nk,nml->mkl", posterior, one_hot) + pseudo[None]
+            counts = np.matmul(posterior.T[None], one_hot) + pseudo[None]
             conditional = counts / counts.sum(axis=2, keepdims=True)
             # E step
             new_posterior = self._posterior(one_hot, prior, conditional)
             shift = np.abs(new_posterior - posterior).max() if len(posterior) else 0.0
             posterior = new_posterior
-            self.n_iter_ = iteration
             if shift < self.tol:
                 break
-        self.class_prior_, self.conditional_ = prior, conditional
-        return self
+        return prior, conditional, iteration
+
+    def _objective(self, one_hot: np.ndarray, prior: np.ndarray, conditional: np.ndarray) -> float:
+        """Log-likelihood of the votes plus the log of the Dirichlet priors (what the M step maximises)."""
+        log_joint = _log_likelihoods(one_hot, conditional) + np.log(prior)[None]
+        top = log_joint.max(axis=1, keepdims=True)
+        log_likelihood = float((top[:, 0] + np.log(np.exp(log_joint - top).sum(axis=1))).sum())
+        log_prior = float((self._pseudo_counts()[None] * np.log(conditional)).sum() + np.log(prior).sum())
+        return log_likelihood + log_prior
 
     @staticmethod
     def _posterior(one_hot: np.ndarray, prior: np.ndarray, conditional: np.ndarray) -> np.ndarray:
-        log_like = np.einsum("nml,mkl->nk", one_hot, np.log(conditional)) + np.log(prior)[None]
+        log_like = _log_likelihoods(one_hot, conditional) + np.log(prior)[None]
         log_like -= log_like.max(axis=1, keepdims=True)
         post = np.exp(log_like)
         return post / post.sum(axis=1, keepdims=True)
@@ -136,6 +172,11 @@ class DawidSkeneModel:
         correct = np.einsum("k,mkk->m", self.class_prior_, self.conditional_[:, :, :k])
         voting = np.einsum("k,mk->m", self.class_prior_, 1.0 - self.conditional_[:, :, k])
         return correct / voting
+
+
+def _log_likelihoods(one_hot: np.ndarray, conditional: np.ndarray) -> np.ndarray:
+    """(n, K): sum over functions of log P(observed vote | class)."""
+    return np.matmul(one_hot, np.log(conditional).transpose(0, 2, 1)).sum(axis=0)
 
 
 def majority_vote(votes: np.ndarray, n_classes: int = 3) -> np.ndarray:

@@ -55,6 +55,10 @@ CHANGE_PATTERNS: Final[dict[str, list[Pattern]]] = {
             {"LOWER": {"IN": ["decrease", "decreased", "reduction", "improvement", "resolution", "regression"]}},
         ],
         [{"LOWER": {"IN": ["decreased", "decrease", "reduction", "reduced"]}}, {"LOWER": {"IN": ["in", "since"]}}],
+        # postpositive: "SUV max 3.1, decreased compared with the prior study", "..., decreased."
+        [{"LOWER": {"IN": [",", "is", "are", "was"]}}, {"LOWER": {"IN": ["decreased", "reduced", "improved"]}}],
+        [{"LOWER": {"IN": ["decreased", "reduced", "improved"]}},
+         {"LOWER": {"IN": ["compared", "relative", "from", ".", ";"]}}],
         [
             {"LOWER": {"IN": ["has", "have", "had"]}},
             {"LOWER": {"IN": ["decreased", "improved", "regressed", "resolved", "diminished", "normalized"]}},
@@ -92,6 +96,9 @@ CHANGE_PATTERNS: Final[dict[str, list[Pattern]]] = {
             {"LOWER": {"IN": ["increase", "increased", "enlargement", "growth", "worsening", "progression"]}},
         ],
         [{"LOWER": {"IN": ["increased", "increase", "enlargement"]}}, {"LOWER": {"IN": ["in", "since"]}}],
+        [{"LOWER": {"IN": [",", "is", "are"]}}, {"LOWER": {"IN": ["increased", "worse", "enlarged"]}}],
+        [{"LOWER": {"IN": ["increased", "worse", "enlarged"]}},
+         {"LOWER": {"IN": ["compared", "relative", "from", ".", ";"]}}],
         [
             {"LOWER": {"IN": ["has", "have", "had"]}},
             {"LOWER": {"IN": ["increased", "progressed", "enlarged", "grown", "worsened"]}},
