@@ -418,8 +418,16 @@ def _reference_sentence(report: ReportText) -> None:
     if not r.numbers:
         r.add(r.pick(("Physiologic hepatic background activity. ", "Normal liver and blood pool activity. ")))
         return
-    style = int(r.rng.integers(5))
-    if style == 0:
+    style = int(r.rng.integers(7))
+    if style == 5:
+        r.add("SUVmax of normal liver {v}. ", v=r.measure("liver_max", stats["liver_suvmax"]))
+    elif style == 6:
+        r.add(
+            "Reference regions: liver SUVmean {v}, blood pool SUVmean {w}. ",
+            v=r.measure("liver_mean", stats["liver_suvmean"]),
+            w=r.measure("blood_pool", stats["blood_pool_suvmean"]),
+        )
+    elif style == 0:
         r.add("Liver background SUVmax {v}. ", v=r.measure("liver_max", stats["liver_suvmax"]))
     elif style == 1:
         r.add("Reference liver SUVmean {v}. ", v=r.measure("liver_mean", stats["liver_suvmean"]))
