@@ -129,6 +129,13 @@ HEADER_KEYWORDS = (
 _READ_TAGS = [Tag(keyword) for keyword in HEADER_KEYWORDS] + _PRIVATE_TAGS
 _READ_TAGS_WITH_PIXELS = [*_READ_TAGS, Tag("PixelData")]
 _READ_TAG_SET = frozenset(int(tag) for tag in _READ_TAGS)
+#: What discovery needs: all below (0054,1001), so the fast reader stops well before the pixel data.
+DISCOVERY_KEYWORDS = (
+    "SpecificCharacterSet", "ImageType", "SOPClassUID", "StudyDate", "SeriesDate", "StudyTime", "SeriesTime",
+    "Modality", "Manufacturer", "InstitutionName", "SeriesDescription", "PatientID", "StudyInstanceUID",
+    "SeriesInstanceUID", "FrameOfReferenceUID", "NumberOfFrames", "Units",
+)  # fmt: skip
+_DISCOVERY_TAG_SET = frozenset(int(Tag(keyword)) for keyword in DISCOVERY_KEYWORDS)
 
 _NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2", (32, 0): "<u4", (32, 1): "<i4"}
 
@@ -136,8 +143,10 @@ _NATIVE_DTYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2", (3
 # ------------------------------------------------------------------------------------------- reading
 
 
-def read_dataset(path: str | os.PathLike, *, pixels: bool = True) -> Dataset:
-    """Read the header fields OncoNet uses (and the pixel data when ``pixels``) of one file.
+def read_dataset(
+    path: str | os.PathLike, *, pixels: bool = True, tags: frozenset[int] | None = None
+) -> Dataset:
+    """Read the header fields OncoNet uses (or ``tags``), and the pixel data when ``pixels``, of one file.
 
     Raises:
         NotDicomError: the file is not DICOM.
@@ -146,7 +155,7 @@ def read_dataset(path: str | os.PathLike, *, pixels: bool = True) -> Dataset:
     path = Path(path)
     tags = _READ_TAGS_WITH_PIXELS if pixels else _READ_TAGS
     try:
-        ds = fast_read(path, _READ_TAG_SET, pixels=pixels)
+        ds = fast_read(path, tags or _READ_TAG_SET, pixels=pixels)
     except TruncatedFileError as err:
         raise UnreadableDicomError(f"{err}: truncated DICOM file; re-export it") from err
     except OSError as err:
@@ -374,7 +383,7 @@ def read_instance_header(path: str | os.PathLike) -> InstanceHeader | Skipped:
     """The discovery fields of one file, or why the file is skipped."""
     path = Path(path)
     try:
-        ds = read_dataset(path, pixels=False)
+        ds = read_dataset(path, pixels=False, tags=_DISCOVERY_TAG_SET)
     except NotDicomError:
         return Skipped(str(path), "not a DICOM file")
     except UnreadableDicomError as err:

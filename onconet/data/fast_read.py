@@ -115,6 +115,11 @@ def _read_meta(data: bytes) -> tuple[FileMetaDataset, int]:
             raise TruncatedFileError(f"file meta element {tag:08X} runs past the end of the file")
         meta_elements[BaseTag(tag)] = _raw(tag, vr, data, pos + size, length, False)
         pos += size + length
+    group_length = meta_elements.get(BaseTag(0x00020000))
+    if group_length is not None and len(group_length.value) == 4:
+        meta_end = group_length.value_tell + 4 + int.from_bytes(group_length.value, "little")
+        if meta_end > len(data):
+            raise TruncatedFileError("the file ends inside the file meta information")
     meta = FileMetaDataset(meta_elements)
     return meta, pos
 
