@@ -10,6 +10,16 @@ import importlib
 from typing import Any
 
 from kernels.dispatch import KernelError, resolve_backend
+
+# Imported eagerly: a lazily imported submodule named like its function would shadow the function.
+from kernels.local_attention_3d import local_attention_3d, local_attention_3d_reference
+from kernels.monarch import (
+    MonarchLinear,
+    monarch_linear,
+    monarch_linear_reference,
+    monarch_mix_3d,
+    monarch_mix_3d_reference,
+)
 from kernels.taylor_linear_attention import (
     taylor_feature_map,
     taylor_linear_attention,
@@ -18,18 +28,17 @@ from kernels.taylor_linear_attention import (
 
 # Ops of the other kernel modules, imported on first use so that this package does not fail while a
 # sibling module is being written.
-_LAZY_EXPORTS = {
-    "local_attention_3d": "kernels.local_attention_3d",
-    "local_attention_3d_reference": "kernels.local_attention_3d",
-    "monarch_mix_3d": "kernels.monarch_mix_3d",
-    "monarch_mix_3d_reference": "kernels.monarch_mix_3d",
-    "monarch_linear": "kernels.monarch_linear",
-    "monarch_linear_reference": "kernels.monarch_linear",
-    "MonarchLinear": "kernels.monarch_linear",
-}
+_LAZY_EXPORTS: dict[str, str] = {}
 
 __all__ = [
     "KernelError",
+    "MonarchLinear",
+    "local_attention_3d",
+    "local_attention_3d_reference",
+    "monarch_linear",
+    "monarch_linear_reference",
+    "monarch_mix_3d",
+    "monarch_mix_3d_reference",
     "resolve_backend",
     "taylor_feature_map",
     "taylor_linear_attention",
