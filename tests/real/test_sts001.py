@@ -115,3 +115,18 @@ def test_ct_in_another_frame_of_reference_is_refused(realdata_root: Path, sts_pe
     ct.frame_of_reference_uid = "1.2.3.4.5"
     with pytest.raises(MixedFrameOfReferenceError, match="FrameOfReferenceUID"):
         resample_ct_to_pet(ct, sts_pet_volume.affine, (8, 8, 8), sts_pet_volume.frame_of_reference_uid)
+
+
+def test_volume_and_geometry_agree_with_simpleitk(sts_pet_dir: Path, sts_pet_volume: Volume) -> None:
+    """An independent reader (ITK/GDCM): same rescaled values at the same world positions."""
+    sitk = pytest.importorskip("SimpleITK")
+    sitk.ProcessObject_SetGlobalWarningDisplay(False)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(sts_pet_dir)))
+    image = reader.Execute()
+    np.testing.assert_allclose(
+        sitk.GetArrayFromImage(image).transpose(2, 1, 0), sts_pet_volume.array, rtol=1e-6, atol=0.02
+    )
+    for index in [(0, 0, 0), (127, 0, 0), (0, 127, 0), (0, 0, 266), (40, 70, 130)]:
+        x, y, z = image.TransformIndexToPhysicalPoint(index)
+        np.testing.assert_allclose((sts_pet_volume.affine @ [*index, 1])[:3], [-x, -y, z], atol=1e-3)
