@@ -86,6 +86,12 @@ def current_config() -> LaunchConfig:
     return _config
 
 
+def set_config(config: LaunchConfig) -> None:
+    """Use ``config`` from now on (e.g. the result of the benchmark's tile sweep)."""
+    global _config
+    _config = config
+
+
 @contextlib.contextmanager
 def launch_config(**overrides: object) -> Iterator[LaunchConfig]:
     """Temporarily override fields of :class:`LaunchConfig` (benchmarks and tests)."""

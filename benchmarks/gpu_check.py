@@ -1,0 +1,232 @@
+"""Correctness of the Triton kernels at full size on a GPU, against the float64 PyTorch references.
+
+For each op present in ``kernels``: forward and every gradient, relative error ‖x − ref‖/‖ref‖ with the
+reference evaluated in float64 on the same (rounded) inputs; outputs are poisoned with NaN beforehand so an
+unwritten element fails. Limits: 1e-2 for bfloat16/float16, 1e-4 for float32.
+
+    python benchmarks/gpu_check.py            # on a CUDA GPU
+    TRITON_INTERPRET=1 python benchmarks/gpu_check.py --small   # dry run of this script on the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import functools
+import importlib.util
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# This folder holds a kernels.py too: take it off the path so that `import kernels` is the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(REPO_ROOT))
+
+import kernels  # noqa: E402
+from kernels import _taylor_triton as taylor_triton  # noqa: E402
+
+TOLERANCE = {torch.bfloat16: 1e-2, torch.float16: 1e-2, torch.float32: 1e-4}
+
+
+@dataclasses.dataclass
+class Result:
+    case: str
+    errors: dict[str, float]
+    tolerance: float
+    seconds: float
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.note and all(e < self.tolerance for e in self.errors.values())
+
+
+def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
+    if not torch.isfinite(value).all():
+        return float("inf")
+    return ((value.double() - reference).norm() / reference.norm()).item()
+
+
+def compare_op(op, reference, inputs: list[torch.Tensor], dtype: torch.dtype, **kwargs) -> dict[str, float]:
+    """Relative errors of op's output and input gradients (op on dtype, reference in float64)."""
+    leaves = [x.to(dtype).requires_grad_() for x in inputs]
+    out = op(*leaves, **kwargs)
+    grad = torch.randn(out.shape, device=out.device, dtype=torch.float64)
+    grads = torch.autograd.grad(out, leaves, grad.to(dtype))
+    ref_leaves = [x.detach().double().requires_grad_() for x in leaves]
+    ref = reference(*ref_leaves, **kwargs)
+    ref_grads = torch.autograd.grad(ref, ref_leaves, grad)
+    errors = {"out": relative_error(out.detach(), ref.detach())}
+    for i, (g, g_ref) in enumerate(zip(grads, ref_grads, strict=True)):
+        errors[f"grad{i}"] = relative_error(g, g_ref)
+    return errors
+
+
+def taylor_cases(small: bool) -> list[tuple[str, dict]]:
+    scale = 64 if small else 1
+    return [
+        (
+            "headline B2 H8 N32768 d16 D64 bf16",
+            {"shape": (2, 8, 32768 // scale, 16, 64), "dtype": torch.bfloat16},
+        ),
+        (
+            "B2 H4 N20000 d16 D128 bf16 mask",
+            {"shape": (2, 4, 20000 // scale, 16, 128), "dtype": torch.bfloat16, "mask": True},
+        ),
+        (
+            "B1 H3 N5001 d8 D48 fp16 mask",
+            {"shape": (1, 3, 5001 // scale, 8, 48), "dtype": torch.float16, "mask": True},
+        ),
+        ("B1 H2 N3000 d16 D64 fp32", {"shape": (1, 2, 3000 // scale, 16, 64), "dtype": torch.float32}),
+    ]
+
+
+def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
+    name, case = taylor_cases(small)[index]
+    t0 = time.perf_counter()
+    seed = (time.time_ns() + index) % 2**31
+    torch.manual_seed(seed)
+    batch, heads, n, d, dv = case["shape"]
+    dtype = case["dtype"]
+    if dtype == torch.bfloat16 and device.type == "cpu":
+        dtype = torch.float16  # the Triton interpreter cannot multiply bfloat16 matrices
+    q, k = (torch.randn(batch, heads, n, d, device=device, dtype=torch.float64) for _ in range(2))
+    v = torch.randn(batch, heads, n, dv, device=device, dtype=torch.float64)
+    mask = None
+    if case.get("mask"):
+        mask = torch.ones(batch, n, device=device, dtype=torch.bool)
+        mask[-1, int(0.7 * n) :] = False  # the last volume is 30% padding
+    try:
+        with taylor_triton.launch_config(poison=True):
+            errors = compare_op(
+                functools.partial(kernels.taylor_linear_attention, backend="triton"),
+                kernels.taylor_linear_attention_reference,
+                [q, k, v],
+                dtype,
+                key_padding_mask=mask,
+            )
+        errors = {{"grad0": "dq", "grad1": "dk", "grad2": "dv"}.get(key, key): e for key, e in errors.items()}
+        note = ""
+    except Exception as exc:
+        errors, note = {}, f"{type(exc).__name__}: {exc}"[:300]
+    return Result(f"taylor {name} (seed {seed})", errors, TOLERANCE[dtype], time.perf_counter() - t0, note)
+
+
+def check_taylor(device: torch.device, small: bool) -> list[Result]:
+    """The cases run in parallel processes on a GPU, so that their Triton compilations overlap."""
+    indices = range(len(taylor_cases(small)))
+    if device.type == "cuda":
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(len(indices), mp_context=context) as pool:
+            results = list(pool.map(_taylor_case, [device] * len(indices), [small] * len(indices), indices))
+    else:
+        results = [_taylor_case(device, small, i) for i in indices]
+    return [*results, check_taylor_determinism(device, small)]
+
+
+def check_taylor_determinism(device: torch.device, small: bool) -> Result:
+    """Forward and gradients are bitwise identical across runs (fixed-order reduction, no atomics)."""
+    t0 = time.perf_counter()
+    n = 512 if small else 32768
+    dtype = torch.float16 if device.type == "cpu" else torch.bfloat16
+    q, k = (torch.randn(2, 8, n, 16, device=device, dtype=dtype) for _ in range(2))
+    v = torch.randn(2, 8, n, 64, device=device, dtype=dtype)
+    grad = torch.randn_like(v)
+    runs = []
+    for _ in range(2):
+        leaves = [x.detach().requires_grad_() for x in (q, k, v)]
+        out = kernels.taylor_linear_attention(*leaves, backend="triton")
+        runs.append([out.detach(), *torch.autograd.grad(out, leaves, grad)])
+    same = all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+    return Result(
+        "taylor determinism (2 runs bitwise equal)",
+        {},
+        0.0,
+        time.perf_counter() - t0,
+        "" if same else "differ",
+    )
+
+
+def check_mixers(device: torch.device, small: bool) -> list[Result]:
+    """The other kernel modules' ops, through the contract signatures, where present."""
+    results = []
+    dtype = torch.float16 if device.type == "cpu" else torch.bfloat16
+    if importlib.util.find_spec("kernels.local_attention_3d") is not None:
+        t0 = time.perf_counter()
+        grid, window = ((8, 8, 8), (3, 3, 3)) if small else ((32, 32, 32), (5, 5, 5))
+        n = grid[0] * grid[1] * grid[2]
+        q, k, v = (torch.randn(2, 4, n, 64, device=device, dtype=torch.float64) for _ in range(3))
+        try:
+            errors = compare_op(
+                kernels.local_attention_3d,
+                kernels.local_attention_3d_reference,
+                [q, k, v],
+                dtype,
+                grid=grid,
+                window=window,
+            )
+            note = ""
+        except Exception as exc:
+            errors, note = {}, f"{type(exc).__name__}: {exc}"[:300]
+        label = f"local_attention_3d grid {grid} window {window}"
+        results.append(Result(label, errors, TOLERANCE[dtype], time.perf_counter() - t0, note))
+    if importlib.util.find_spec("kernels.monarch_mix_3d") is not None:
+        t0 = time.perf_counter()
+        size, channels = (8, 32) if small else (32, 256)
+        x = torch.randn(2, size, size, size, channels, device=device, dtype=torch.float64)
+        weights = [torch.randn(size, size, device=device, dtype=torch.float64) / size**0.5 for _ in range(3)]
+        try:
+            errors = compare_op(
+                kernels.monarch_mix_3d, kernels.monarch_mix_3d_reference, [x, *weights], dtype
+            )
+            note = ""
+        except Exception as exc:
+            errors, note = {}, f"{type(exc).__name__}: {exc}"[:300]
+        results.append(
+            Result(
+                f"monarch_mix_3d {size}³ C={channels}",
+                errors,
+                TOLERANCE[dtype],
+                time.perf_counter() - t0,
+                note,
+            )
+        )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--small", action="store_true", help="small sizes (a dry run of the script)")
+    args = parser.parse_args(argv)
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+        print(f"GPU check on {torch.cuda.get_device_name(0)}", flush=True)
+    elif args.small:
+        device = torch.device("cpu")
+        print("GPU check dry run on the CPU (Triton interpreter)", flush=True)
+    else:
+        print(
+            "benchmarks/gpu_check.py needs a CUDA GPU (or --small with TRITON_INTERPRET=1)", file=sys.stderr
+        )
+        return 2
+    torch.manual_seed(int(time.time()))
+    results = check_taylor(device, args.small) + check_mixers(device, args.small)
+    print("\n| check | relative errors | limit | s | result |\n| --- | --- | ---: | ---: | --- |")
+    for r in results:
+        errors = ", ".join(f"{k}={v:.2e}" for k, v in r.errors.items())
+        verdict = "ok" if r.ok else f"FAIL {r.note}"
+        print(f"| {r.case} | {errors} | {r.tolerance:g} | {r.seconds:.1f} | {verdict} |", flush=True)
+    failed = [r for r in results if not r.ok]
+    print(f"\n{len(results) - len(failed)}/{len(results)} checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

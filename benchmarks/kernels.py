@@ -1,0 +1,433 @@
+"""Kernel benchmark: Taylor linear attention against softmax attention, the naive PyTorch version and fla.
+
+One run on a CUDA GPU prints, for B=2, H=8, d=16, D=64 in bfloat16 and N in {4096, 32768, 262144}, the
+forward and forward+backward times (median of CUDA-event timings after warm-up), peak memory, the
+ratios to cuDNN SDPA, and the memory-bandwidth / tensor-core floors measured on the same GPU. Then it
+runs ``benchmarks/kernels_mixers.py``'s ``main()`` if that file exists (local 3D attention, Monarch).
+
+    python benchmarks/kernels.py [--sweep] [--sizes 4096 32768] [--markdown out.md]
+
+``--sweep`` first times the tile variants of each Triton kernel at N=32768 and keeps the fastest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib.util
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# This folder holds a kernels.py too: take it off the path so that `import kernels` is the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(REPO_ROOT))
+
+from kernels import _taylor_triton as taylor_triton  # noqa: E402
+from kernels import taylor_linear_attention, taylor_linear_attention_reference  # noqa: E402
+
+BATCH, HEADS, FEATURE_DIM, VALUE_DIM = 2, 8, 16, 64
+DEFAULT_SIZES = (4096, 32768, 262144)
+ALGORITHMIC_FEATURES = 1 + FEATURE_DIM + FEATURE_DIM * (FEATURE_DIM + 1) // 2  # 153
+IMPLEMENTED_FEATURES = 1 + FEATURE_DIM + FEATURE_DIM * FEATURE_DIM  # 273: all d² products on the tensor cores
+
+
+# ----------------------------------------------------------------------------------------------------
+# Timing helpers
+# ----------------------------------------------------------------------------------------------------
+
+
+def time_ms(fn: Callable[[], object], slow: bool = False) -> float:
+    """Median ms of ``fn`` on the GPU (``triton.testing.do_bench``; one warm-up and one run if slow)."""
+    if slow:
+        fn()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end)
+    import triton.testing
+
+    return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    """Peak memory allocated by one call of ``fn`` above what was allocated before, in MiB."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+
+def measure_ceilings() -> dict[str, float]:
+    """Device-to-device copy bandwidth (bytes read + written) and the bf16 matmul rate of this GPU."""
+    src = torch.randn(2**30 // 2, device="cuda", dtype=torch.bfloat16)  # 1 GiB
+    dst = torch.empty_like(src)
+    copy_ms = time_ms(lambda: dst.copy_(src))
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    mm_ms = time_ms(lambda: a @ b)
+    return {
+        "copy_tb_s": 2 * 2**30 / copy_ms / 1e9,
+        "bf16_tflop_s": 2 * 8192**3 / mm_ms / 1e9,
+    }
+
+
+@dataclasses.dataclass
+class Row:
+    name: str
+    fwd_ms: float | None = None
+    fwd_bwd_ms: float | None = None
+    peak_mib: float | None = None
+    note: str = ""
+
+
+def measure(name: str, op: Callable, inputs: list[torch.Tensor], slow: bool = False) -> Row:
+    """Forward and forward+backward times and peak memory of ``op(*inputs)`` (peak skipped if slow)."""
+    row = Row(name)
+    try:
+        leaves = [t.detach().requires_grad_() for t in inputs]
+        grad = torch.randn_like(inputs[2])  # every op returns the shape of v
+        with torch.no_grad():
+            row.fwd_ms = time_ms(lambda: op(*inputs), slow)
+
+        def fwd_bwd() -> None:
+            torch.autograd.grad(op(*leaves), leaves, grad, allow_unused=True)
+
+        row.fwd_bwd_ms = time_ms(fwd_bwd, slow)
+        if not slow:
+            row.peak_mib = peak_mib(fwd_bwd)
+    except Exception as exc:  # an anchor that does not run here is reported, not fatal
+        message = str(exc).splitlines()[0][:120] if str(exc) else ""
+        row.note = f"failed: {type(exc).__name__}: {message}"
+    torch.cuda.empty_cache()
+    return row
+
+
+# ----------------------------------------------------------------------------------------------------
+# The ops under comparison
+# ----------------------------------------------------------------------------------------------------
+
+
+def ours(q, k, v, _qs=None, _ks=None):
+    return taylor_linear_attention(q, k, v, backend="triton")
+
+
+def naive(q, k, v, _qs=None, _ks=None):
+    return taylor_linear_attention_reference(q, k, v)
+
+
+def sdpa(backend_name: str) -> Callable:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = getattr(SDPBackend, backend_name)
+
+    def run(_q, _k, v, qs, ks):
+        with sdpa_kernel(backend):
+            return torch.nn.functional.scaled_dot_product_attention(qs, ks, v)
+
+    return run
+
+
+def fla_op(name: str) -> Callable:
+    """fla's Taylor ("based") kernels, causal, inputs (B, T, H, d)."""
+    module = importlib.import_module("fla.ops.based")
+    fn = getattr(module, name)
+
+    def run(q, k, v, _qs=None, _ks=None):
+        out = fn(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return out.transpose(1, 2)
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------------
+# Floors
+# ----------------------------------------------------------------------------------------------------
+
+
+def floors(n: int, ceilings: dict[str, float]) -> dict[str, float]:
+    """Least bytes and matmul FLOPs of the op, in ms at the measured ceilings."""
+    tokens = BATCH * HEADS * n
+    itemsize = 2
+    d, dv = FEATURE_DIM, VALUE_DIM
+    fwd_bytes = tokens * itemsize * (d + d + dv + dv)  # q, k, v read; o written
+    bwd_bytes = (
+        tokens * itemsize * (d + d + dv + dv + dv + d + d + dv)
+    )  # q, k, v, o, dO read; dq, dk, dv written
+    bw = ceilings["copy_tb_s"] * 1e12 / 1e3  # bytes per ms
+    rate = ceilings["bf16_tflop_s"] * 1e12 / 1e3  # flop per ms
+    # state (F × D per key) and output (F × D per query); backward: dS, dq, dv and dk, each F × D per token.
+    fwd_flops = {f: 2 * tokens * f * dv * 2 for f in (ALGORITHMIC_FEATURES, IMPLEMENTED_FEATURES)}
+    return {
+        "fwd_bytes_ms": fwd_bytes / bw,
+        "fwd_bwd_bytes_ms": (fwd_bytes + bwd_bytes) / bw,
+        "fwd_flops_ms": fwd_flops[ALGORITHMIC_FEATURES] / rate,
+        "fwd_bwd_flops_ms": 3 * fwd_flops[ALGORITHMIC_FEATURES] / rate,
+        "fwd_flops_impl_ms": fwd_flops[IMPLEMENTED_FEATURES] / rate,
+        "fwd_bwd_flops_impl_ms": 3 * fwd_flops[IMPLEMENTED_FEATURES] / rate,
+        "fwd_mb": fwd_bytes / 1e6,
+        "fwd_bwd_mb": (fwd_bytes + bwd_bytes) / 1e6,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Tile sweep
+# ----------------------------------------------------------------------------------------------------
+
+TILE_OPTIONS = {
+    "state": [(64, 8), (128, 8), (64, 4), (32, 4)],
+    "output": [(64, 8), (128, 8), (64, 4), (32, 4)],
+    "query_grad": [(32, 8), (64, 8), (32, 4), (16, 4)],
+    "key_grad": [(64, 8), (128, 8), (32, 4), (64, 4)],
+}
+
+
+def _inputs(n: int, dtype=torch.bfloat16) -> tuple[torch.Tensor, ...]:
+    shape_qk, shape_v = (BATCH, HEADS, n, FEATURE_DIM), (BATCH, HEADS, n, VALUE_DIM)
+    q, k = (
+        torch.randn(shape_qk, device="cuda", dtype=dtype),
+        torch.randn(shape_qk, device="cuda", dtype=dtype),
+    )
+    v = torch.randn(shape_v, device="cuda", dtype=dtype)
+    return q, k, v
+
+
+def _time_config(config: taylor_triton.LaunchConfig, q, k, v, repeat: bool = True) -> tuple[float, float]:
+    """(forward ms, backward-only ms) of the Triton path under ``config`` (one untimed run if not repeat)."""
+    with taylor_triton.launch_config(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}):
+        leaves = [t.detach().requires_grad_() for t in (q, k, v)]
+        out = taylor_linear_attention(*leaves, backend="triton")
+        grad = torch.randn_like(out)
+        torch.autograd.grad(out, leaves, grad, retain_graph=True)
+        if not repeat:
+            torch.cuda.synchronize()
+            return 0.0, 0.0
+        with torch.no_grad():
+            fwd = time_ms(lambda: taylor_linear_attention(q, k, v, backend="triton"))
+        bwd = time_ms(lambda: torch.autograd.grad(out, leaves, grad, retain_graph=True))
+    return fwd, bwd
+
+
+def sweep_candidates() -> list[taylor_triton.LaunchConfig]:
+    """The configurations the sweep starts with: each kernel's tile varied alone, and quad_mode 1."""
+    base = taylor_triton.current_config()
+    candidates = [base, dataclasses.replace(base, quad_mode=1)]
+    for kernel, options in TILE_OPTIONS.items():
+        candidates += [dataclasses.replace(base, **{kernel: taylor_triton.Tile(*tile)}) for tile in options]
+    return list(dict.fromkeys(candidates))
+
+
+def _warm(configs: list[taylor_triton.LaunchConfig], n: int) -> int:
+    """Compile (into Triton's on-disk cache) by running each configuration once; in a worker process."""
+    q, k, v = _inputs(n)
+    done = 0
+    for config in configs:
+        with contextlib.suppress(Exception):
+            _time_config(config, q, k, v, repeat=False)
+            done += 1
+    return done
+
+
+def precompile(configs: list[taylor_triton.LaunchConfig], n: int, workers: int) -> int:
+    """Compile the kernels of ``configs`` in parallel processes (Triton compiles on one CPU core)."""
+    import concurrent.futures
+    import multiprocessing
+
+    groups = [configs[i::workers] for i in range(workers) if configs[i::workers]]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(len(groups), mp_context=context) as pool:
+        return sum(pool.map(_warm, groups, [n] * len(groups)))
+
+
+def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.LaunchConfig:
+    """Coordinate search over each kernel's tile, then quad_mode and programs_per_sm; returns the best."""
+    q, k, v = _inputs(n)
+    best = taylor_triton.current_config()
+    base_fwd, base_bwd = _time_config(best, q, k, v)
+    log(f"sweep N={n}: default {best} -> fwd {base_fwd:.3f} ms, bwd {base_bwd:.3f} ms")
+    for kernel, options in TILE_OPTIONS.items():
+        uses_fwd = kernel in ("state", "output")
+        timings = {}
+        for block_n, warps in options:
+            candidate = dataclasses.replace(best, **{kernel: taylor_triton.Tile(block_n, warps)})
+            t0 = time.perf_counter()
+            try:
+                fwd, bwd = _time_config(candidate, q, k, v)
+            except Exception as exc:
+                log(f"  {kernel} ({block_n},{warps}) failed: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            timings[(block_n, warps)] = fwd if uses_fwd else bwd
+            seconds = time.perf_counter() - t0
+            log(f"  {kernel} tile ({block_n},{warps}): fwd {fwd:.3f} bwd {bwd:.3f} ms ({seconds:.0f} s)")
+        if timings:
+            block_n, warps = min(timings, key=timings.get)
+            best = dataclasses.replace(best, **{kernel: taylor_triton.Tile(block_n, warps)})
+    for field, values in (("quad_mode", (0, 1)), ("programs_per_sm", (1, 2, 4))):
+        timings = {}
+        for value in values:
+            candidate = dataclasses.replace(best, **{field: value})
+            try:
+                fwd, bwd = _time_config(candidate, q, k, v)
+            except Exception as exc:
+                log(f"  {field}={value} failed: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            timings[value] = fwd + bwd
+            log(f"  {field}={value}: fwd {fwd:.3f} bwd {bwd:.3f} ms")
+        if timings:
+            best = dataclasses.replace(best, **{field: min(timings, key=timings.get)})
+    fwd, bwd = _time_config(best, q, k, v)
+    log(f"sweep best {best} -> fwd {fwd:.3f} ms, bwd {bwd:.3f} ms")
+    return best
+
+
+# ----------------------------------------------------------------------------------------------------
+# Main table
+# ----------------------------------------------------------------------------------------------------
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def benchmark_size(n: int, ceilings: dict[str, float], with_fla: bool) -> tuple[list[Row], dict[str, float]]:
+    q, k, v = _inputs(n)
+    # Softmax attention at head dim 64 (the value width); Taylor attention uses q, k of d = 16.
+    qs, ks = torch.randn_like(v), torch.randn_like(v)
+    quadratic_slow = n > 100_000
+    args = [q, k, v, qs, ks]
+    rows = [measure("Taylor linear attention, Triton (ours)", ours, args)]
+    rows.append(measure("Taylor linear attention, naive PyTorch", naive, args, slow=quadratic_slow))
+    for backend, label in (("CUDNN_ATTENTION", "cuDNN"), ("FLASH_ATTENTION", "FlashAttention")):
+        rows.append(measure(f"SDPA softmax attention, {label}", sdpa(backend), args, slow=quadratic_slow))
+    if with_fla:
+        rows.append(
+            measure("fla fused_chunk_based (causal)", fla_op("fused_chunk_based"), args, slow=quadratic_slow)
+        )
+        if quadratic_slow:
+            rows.append(Row("fla parallel_based (causal)", note="skipped: O(N²), minutes at this size"))
+        else:
+            rows.append(measure("fla parallel_based (causal)", fla_op("parallel_based"), args))
+    return rows, floors(n, ceilings)
+
+
+def render(n: int, rows: list[Row], floor: dict[str, float]) -> str:
+    ref = next((r for r in rows if "cuDNN" in r.name and r.fwd_ms), None)
+    ours_row = rows[0]
+    lines = [
+        f"### N = {n:,} (B={BATCH}, H={HEADS}, d={FEATURE_DIM}, D={VALUE_DIM}, bfloat16)",
+        "",
+        "| op | forward ms | fwd+bwd ms | peak MiB (fwd+bwd) | cuDNN fwd / op fwd | cuDNN f+b / op f+b "
+        "| note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        speed_f = ref.fwd_ms / r.fwd_ms if ref and r.fwd_ms else None
+        speed_fb = ref.fwd_bwd_ms / r.fwd_bwd_ms if ref and ref.fwd_bwd_ms and r.fwd_bwd_ms else None
+        lines.append(
+            f"| {r.name} | {_fmt(r.fwd_ms)} | {_fmt(r.fwd_bwd_ms)} | {_fmt(r.peak_mib, 0)} "
+            f"| {_fmt(speed_f, 1)} | {_fmt(speed_fb, 1)} | {r.note} |"
+        )
+    if ours_row.fwd_ms and ours_row.fwd_bwd_ms:
+        bw_f, bw_fb = floor["fwd_bytes_ms"], floor["fwd_bwd_bytes_ms"]
+        fl_f, fl_fb = floor["fwd_flops_ms"], floor["fwd_bwd_flops_ms"]
+        lines += [
+            "",
+            f"Floors: bytes {floor['fwd_mb']:.0f} MB fwd / {floor['fwd_bwd_mb']:.0f} MB fwd+bwd -> "
+            f"{bw_f:.4f} / {bw_fb:.4f} ms at the measured copy bandwidth; matmul FLOPs (153 features) -> "
+            f"{fl_f:.4f} / {fl_fb:.4f} ms at the measured bf16 rate "
+            f"({floor['fwd_flops_impl_ms']:.4f} / {floor['fwd_bwd_flops_impl_ms']:.4f} ms with the 273 "
+            "features the kernels multiply).",
+            f"Ours over the larger floor: forward {ours_row.fwd_ms / max(bw_f, fl_f):.1f}x, "
+            f"fwd+bwd {ours_row.fwd_bwd_ms / max(bw_fb, fl_fb):.1f}x; over the bandwidth floor alone: "
+            f"{ours_row.fwd_ms / bw_f:.1f}x / {ours_row.fwd_bwd_ms / bw_fb:.1f}x.",
+        ]
+    return "\n".join(lines)
+
+
+def run_mixers(log: Callable[[str], None]) -> None:
+    path = REPO_ROOT / "benchmarks" / "kernels_mixers.py"
+    if not path.is_file():
+        log("(benchmarks/kernels_mixers.py not present: no local-3D / Monarch table)")
+        return
+    spec = importlib.util.spec_from_file_location("kernels_mixers", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    module.main([])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--sweep", action="store_true", help="search the kernel tiles first (N=32768)")
+    parser.add_argument(
+        "--precompile", type=int, default=0, metavar="WORKERS", help="compile sweep variants in parallel"
+    )
+    parser.add_argument("--no-fla", action="store_true", help="leave out the fla anchors")
+    parser.add_argument("--no-mixers", action="store_true", help="do not run benchmarks/kernels_mixers.py")
+    parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("benchmarks/kernels.py needs a CUDA GPU", file=sys.stderr)
+        return 2
+
+    out: list[str] = []
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        out.append(line)
+
+    import triton
+
+    props = torch.cuda.get_device_properties(0)
+    log(
+        f"## Kernel benchmark on {props.name} ({props.multi_processor_count} SMs), "
+        f"torch {torch.__version__}, triton {triton.__version__}"
+    )
+    log("Command: python benchmarks/kernels.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    ceilings = measure_ceilings()
+    log(
+        f"Measured ceilings: copy {ceilings['copy_tb_s']:.2f} TB/s (read + write), "
+        f"bf16 matmul {ceilings['bf16_tflop_s']:.0f} TFLOP/s (8192³)"
+    )
+    if args.sweep:
+        if args.precompile:
+            t0 = time.perf_counter()
+            candidates = sweep_candidates()
+            done = precompile(candidates, 32768, args.precompile)
+            log(f"precompiled {done}/{len(candidates)} variants in {time.perf_counter() - t0:.0f} s")
+        best = sweep(log=log)
+        taylor_triton.set_config(best)
+    log(f"Launch config: {taylor_triton.current_config()}")
+
+    with_fla = not args.no_fla and importlib.util.find_spec("fla") is not None
+    if not with_fla:
+        log("(fla not importable: no fla anchors)")
+    for n in args.sizes:
+        t0 = time.perf_counter()
+        rows, floor = benchmark_size(n, ceilings, with_fla)
+        log("")
+        log(render(n, rows, floor))
+        log(f"({time.perf_counter() - t0:.0f} s)")
+    if args.markdown:
+        args.markdown.write_text("\n".join(out) + "\n")
+    if not args.no_mixers:
+        with contextlib.suppress(SystemExit):
+            run_mixers(log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
