@@ -2,7 +2,8 @@
 
 Example:
     >>> from labeling import extract_suv
-    >>> [(m.value, m.timepoint, m.role) for m in extract_suv("Node SUVmax 4,8 (previously 6.2); liver SUVmean 2.1.")]
+    >>> mentions = extract_suv("Node SUVmax 4,8 (previously 6.2); liver SUVmean 2.1.")
+    >>> [(m.value, m.timepoint, m.role) for m in mentions]
     [(4.8, 'current', 'lesion'), (6.2, 'prior', 'lesion'), (2.1, 'current', 'reference')]
 """
 

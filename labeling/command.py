@@ -1,6 +1,7 @@
 """``onconet label``: weak labels for exam pairs from radiology reports.
 
-    onconet label --reports DIR/reports.jsonl [--pairs CACHE/pairs.csv] [--truth DIR/truth.csv] --out labels.csv
+    onconet label --reports DIR/reports.jsonl [--pairs CACHE/pairs.csv] [--truth DIR/truth.csv]
+                  --out labels.csv
 
 Without ``--pairs`` the pairs are each patient's consecutive exams by study date. With ``--truth`` it
 prints each labeling function's coverage and accuracy and the label model's accuracy and kappa against
@@ -59,8 +60,15 @@ def run(args: argparse.Namespace) -> int:
     records = read_reports(args.reports)
     pairs = read_pairs(args.pairs) if args.pairs else pairs_from_reports(records)
     texts = [record.text for record in records]
-    parsed = list(tqdm(parse_reports(texts, batch_size=args.batch_size), total=len(texts), desc="parse",
-                       unit="report", disable=None))
+    parsed = list(
+        tqdm(
+            parse_reports(texts, batch_size=args.batch_size),
+            total=len(texts),
+            desc="parse",
+            unit="report",
+            disable=None,
+        )
+    )
     reports = {record.study_uid: report for record, report in zip(records, parsed, strict=True)}
     missing = sum(pair.followup_study_uid not in reports for pair in pairs)
     if missing:
@@ -75,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         keys = [(p.baseline_study_uid, p.followup_study_uid) for p in pairs]
         known = [i for i, key in enumerate(keys) if key in truth]
         if not known:
-            raise ReportError(f"{args.truth}: no pair of the labels matches a (baseline, follow-up) row of truth")
+            raise ReportError(
+                f"{args.truth}: no pair of the labels matches a (baseline, follow-up) row of truth"
+            )
         unknown_labels = {truth[keys[i]] for i in known} - set(RESPONSE_CLASSES)
         if unknown_labels:
             raise ReportError(f"{args.truth}: column 'label' has values outside {RESPONSE_CLASSES}")
@@ -85,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"agreement with gold on {len(known)} pairs ({args.truth.name}):")
         print(evaluation_table(votes[known], predicted, gold))
-        estimated = ", ".join(f"{n}={a:.2f}" for n, a in zip(LABELING_FUNCTIONS, model.accuracies, strict=True))
+        estimated = ", ".join(
+            f"{n}={a:.2f}" for n, a in zip(LABELING_FUNCTIONS, model.accuracies, strict=True)
+        )
         print(f"label model's estimated accuracies (no gold used): {estimated}")
     return 0

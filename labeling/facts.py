@@ -17,16 +17,69 @@ from labeling.view import DocView
 FINDING_SECTIONS: Final = frozenset({"findings", "impression", "unknown"})
 #: words after "new" that make it about disease (not "new chemotherapy")
 _NEW_OBJECTS: Final = lx.LESION_NOUNS | frozenset(
-    """hypermetabolic avid fdg-avid fdg uptake site sites area areas activity focal involvement
-    manifestation manifestations appeared appearing developed identified seen detected abnormality
-    abnormalities sclerotic lytic osseous pulmonary hepatic nodal patologiske fund foci""".split()
+    [
+        "hypermetabolic",
+        "avid",
+        "fdg-avid",
+        "fdg",
+        "uptake",
+        "site",
+        "sites",
+        "area",
+        "areas",
+        "activity",
+        "focal",
+        "involvement",
+        "manifestation",
+        "manifestations",
+        "appeared",
+        "appearing",
+        "developed",
+        "identified",
+        "seen",
+        "detected",
+        "abnormality",
+        "abnormalities",
+        "sclerotic",
+        "lytic",
+        "osseous",
+        "pulmonary",
+        "hepatic",
+        "nodal",
+        "patologiske",
+        "fund",
+        "foci",
+    ]
 )
 _NEGATION_WINDOW: Final = 5
 _DEAUVILLE_SKIP: Final = frozenset(
-    {"score", "scores", "of", ":", "=", "is", "was", "(", "point", "points", "-", "scale", "criteria",
-     "category", "ps", "5-point", "five-point", "grade", "now", "currently", "today"}
+    {
+        "score",
+        "scores",
+        "of",
+        ":",
+        "=",
+        "is",
+        "was",
+        "(",
+        "point",
+        "points",
+        "-",
+        "scale",
+        "criteria",
+        "category",
+        "ps",
+        "5-point",
+        "five-point",
+        "grade",
+        "now",
+        "currently",
+        "today",
+    }
 )
-_DEAUVILLE_FILLERS: Final = frozenset({"(", ")", ",", "to", "at", "on", "the", "scan", "exam", "study", "and"})
+_DEAUVILLE_FILLERS: Final = frozenset(
+    {"(", ")", ",", "to", "at", "on", "the", "scan", "exam", "study", "and"}
+)
 _SCORES: Final = frozenset({"1", "2", "3", "4", "5"})
 _CLASS_OF_LABEL: Final = {
     "CHANGE_RESPONSE": "response",
@@ -59,7 +112,9 @@ class ReportFacts:
     new_lesion: bool = False
     new_lesion_spans: list[tuple[int, int, bool]] = field(default_factory=list)
     deauville: list[DeauvilleScore] = field(default_factory=list)
-    change_counts: dict[str, int] = field(default_factory=lambda: {"response": 0, "stable": 0, "progression": 0})
+    change_counts: dict[str, int] = field(
+        default_factory=lambda: {"response": 0, "stable": 0, "progression": 0}
+    )
     stated_class: str | None = None
 
     @property

@@ -6,7 +6,8 @@ them by how often they agree.
 
 Example:
     >>> from labeling.report import parse_report
-    >>> pair = PairEvidence(parse_report("Node SUVmax 10.2."), parse_report("Node SUVmax 4.1 (previously 10.2)."))
+    >>> baseline = parse_report("Node SUVmax 10.2.")
+    >>> pair = PairEvidence(baseline, parse_report("Node SUVmax 4.1 (previously 10.2)."))
     >>> lf_within_report(pair), lf_across_reports(pair)
     ('response', 'response')
 """
@@ -46,7 +47,9 @@ def _percist_class(baseline: float, followup: float, report: ParsedReport) -> st
     reference, new_lesion = report.reference_value, report.facts.new_lesion
     classes = {
         response_class(
-            response_category(baseline * b_scale, followup * f_scale, reference_suv=reference, new_lesion=new_lesion)
+            response_category(
+                baseline * b_scale, followup * f_scale, reference_suv=reference, new_lesion=new_lesion
+            )
         )
         for b_scale in (1 - MEASUREMENT_MARGIN, 1.0, 1 + MEASUREMENT_MARGIN)
         for f_scale in (1 - MEASUREMENT_MARGIN, 1.0, 1 + MEASUREMENT_MARGIN)

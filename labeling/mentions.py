@@ -11,6 +11,7 @@ skipped and never read as values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Final, Literal
 
 from labeling import lexicon as lx
@@ -47,8 +48,16 @@ _REFERENCE_PREPOSITIONS: Final = frozenset({"in", "within", "of", "at", "over", 
 _STRONG_REFERENCE: Final = frozenset(
     {"pool", "bloodpool", "background", "reference", "physiologic", "physiological", "parenchyma", "baggrund"}
 )
-_SIZE_UNITS: Final = {"mm": 1.0, "cm": 10.0, "millimeter": 1.0, "millimeters": 1.0, "centimeter": 10.0,
-                      "centimeters": 10.0, "mm.": 1.0, "cm.": 10.0}
+_SIZE_UNITS: Final = {
+    "mm": 1.0,
+    "cm": 10.0,
+    "millimeter": 1.0,
+    "millimeters": 1.0,
+    "centimeter": 10.0,
+    "centimeters": 10.0,
+    "mm.": 1.0,
+    "cm.": 10.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +255,7 @@ class MentionReader:
     @staticmethod
     def _split_gaps(items: list[_Item], trailing: list[tuple[str, str]]) -> None:
         """Share the words between two values: before the first connector they follow the earlier value."""
-        for previous, item in zip(items, items[1:], strict=False):
+        for previous, item in pairwise(items):
             gap = item.pre
             cut = next((k for k, (kind, w) in enumerate(gap) if kind == "word" and w in _CONNECTORS), None)
             if cut is None:
@@ -651,7 +660,9 @@ class MentionReader:
         lower = self.view.lower
         following = lower[items[-1].index + 1 : min(sent_end, items[-1].index + 5)]
         if len(items) > 1 and "respectively" in following:
-            before = [s for s in sizes if s[1] <= cue.first and not any(s[1] <= c < cue.first for c in other_cues)]
+            before = [
+                s for s in sizes if s[1] <= cue.first and not any(s[1] <= c < cue.first for c in other_cues)
+            ]
             if len(before) == len(items):
                 return [s[2] for s in before]
         result: list[float | None] = []
@@ -703,7 +714,9 @@ class MentionReader:
                 k += 1
         return sizes
 
-    def _site(self, cue_first: int, floor: int, sent_start: int, last_value: int, sent_end: int) -> str | None:
+    def _site(
+        self, cue_first: int, floor: int, sent_start: int, last_value: int, sent_end: int
+    ) -> str | None:
         """The lesion site phrase nearest before the cue (else just after the values) in the sentence."""
         lower = self.view.lower
         fallback = None
@@ -739,7 +752,9 @@ class MentionReader:
             if NUMBER.fullmatch(w) or w in ("x", "×") or w in _SIZE_UNITS:
                 k -= 1
                 continue
-            glued = w in ("-", "/") and v.end[k] == v.start[k + 1] and k > floor and v.end[k - 1] == v.start[k]
+            glued = (
+                w in ("-", "/") and v.end[k] == v.start[k + 1] and k > floor and v.end[k - 1] == v.start[k]
+            )
             if glued or (w not in lx.SITE_STOPS and (w[:1].isalpha() or w in ("i", "ii", "iii", "iv"))):
                 kept.append(k)
                 k -= 1

@@ -52,13 +52,25 @@ CHANGE_PATTERNS: Final[dict[str, list[Pattern]]] = {
     "CHANGE_RESPONSE": [
         [
             {"LOWER": "interval"},
-            {"LOWER": {"IN": ["decrease", "decreased", "reduction", "improvement", "resolution", "regression"]}},
+            {
+                "LOWER": {
+                    "IN": ["decrease", "decreased", "reduction", "improvement", "resolution", "regression"]
+                }
+            },
         ],
-        [{"LOWER": {"IN": ["decreased", "decrease", "reduction", "reduced"]}}, {"LOWER": {"IN": ["in", "since"]}}],
+        [
+            {"LOWER": {"IN": ["decreased", "decrease", "reduction", "reduced"]}},
+            {"LOWER": {"IN": ["in", "since"]}},
+        ],
         # postpositive: "SUV max 3.1, decreased compared with the prior study", "..., decreased."
-        [{"LOWER": {"IN": [",", "is", "are", "was"]}}, {"LOWER": {"IN": ["decreased", "reduced", "improved"]}}],
-        [{"LOWER": {"IN": ["decreased", "reduced", "improved"]}},
-         {"LOWER": {"IN": ["compared", "relative", "from", ".", ";"]}}],
+        [
+            {"LOWER": {"IN": [",", "is", "are", "was"]}},
+            {"LOWER": {"IN": ["decreased", "reduced", "improved"]}},
+        ],
+        [
+            {"LOWER": {"IN": ["decreased", "reduced", "improved"]}},
+            {"LOWER": {"IN": ["compared", "relative", "from", ".", ";"]}},
+        ],
         [
             {"LOWER": {"IN": ["has", "have", "had"]}},
             {"LOWER": {"IN": ["decreased", "improved", "regressed", "resolved", "diminished", "normalized"]}},
@@ -87,7 +99,10 @@ CHANGE_PATTERNS: Final[dict[str, list[Pattern]]] = {
             }
         ],
         [{"LOWER": "no"}, {"LOWER": "longer"}],
-        [{"LOWER": {"IN": ["less", "mindre"]}}, {"LOWER": {"IN": ["avid", "intense", "hypermetabolic", "udtalt"]}}],
+        [
+            {"LOWER": {"IN": ["less", "mindre"]}},
+            {"LOWER": {"IN": ["avid", "intense", "hypermetabolic", "udtalt"]}},
+        ],
         [{"LOWER": "no"}, {"LOWER": {"IN": ["residual", "remaining"]}}],
     ],
     "CHANGE_PROGRESSION": [
@@ -97,8 +112,10 @@ CHANGE_PATTERNS: Final[dict[str, list[Pattern]]] = {
         ],
         [{"LOWER": {"IN": ["increased", "increase", "enlargement"]}}, {"LOWER": {"IN": ["in", "since"]}}],
         [{"LOWER": {"IN": [",", "is", "are"]}}, {"LOWER": {"IN": ["increased", "worse", "enlarged"]}}],
-        [{"LOWER": {"IN": ["increased", "worse", "enlarged"]}},
-         {"LOWER": {"IN": ["compared", "relative", "from", ".", ";"]}}],
+        [
+            {"LOWER": {"IN": ["increased", "worse", "enlarged"]}},
+            {"LOWER": {"IN": ["compared", "relative", "from", ".", ";"]}},
+        ],
         [
             {"LOWER": {"IN": ["has", "have", "had"]}},
             {"LOWER": {"IN": ["increased", "progressed", "enlarged", "grown", "worsened"]}},
@@ -120,43 +137,83 @@ CHANGE_PATTERNS: Final[dict[str, list[Pattern]]] = {
                 }
             }
         ],
-        [{"LOWER": {"IN": ["more", "mere"]}}, {"LOWER": {"IN": ["avid", "intense", "hypermetabolic", "udtalt"]}}],
+        [
+            {"LOWER": {"IN": ["more", "mere"]}},
+            {"LOWER": {"IN": ["avid", "intense", "hypermetabolic", "udtalt"]}},
+        ],
     ],
     "CHANGE_STABLE": [
         [{"LOWER": {"IN": ["unchanged", "stable", "uændret", "uændrede", "stationær", "stationære"]}}],
-        [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": "significant", "OP": "?"}, {"LOWER": "interval", "OP": "?"},
-         {"LOWER": {"IN": ["change", "changes"]}}],
-        [{"LOWER": "not"}, {"LOWER": {"IN": ["significantly", "substantially", "appreciably"]}},
-         {"LOWER": "changed"}],
-        [{"LOWER": "similar"}, {"LOWER": {"IN": ["in", "to"]}},
-         {"LOWER": {"IN": [*_CHANGE_OBJECTS, "prior", "previous", "appearance", "baseline"]}}],
+        [
+            {"LOWER": {"IN": ["no", "without"]}},
+            {"LOWER": "significant", "OP": "?"},
+            {"LOWER": "interval", "OP": "?"},
+            {"LOWER": {"IN": ["change", "changes"]}},
+        ],
+        [
+            {"LOWER": "not"},
+            {"LOWER": {"IN": ["significantly", "substantially", "appreciably"]}},
+            {"LOWER": "changed"},
+        ],
+        [
+            {"LOWER": "similar"},
+            {"LOWER": {"IN": ["in", "to"]}},
+            {"LOWER": {"IN": [*_CHANGE_OBJECTS, "prior", "previous", "appearance", "baseline"]}},
+        ],
     ],
 }
 
 #: the impression's stated response category (weight 2: a PERCIST / Lugano term; 1: plain wording)
 CATEGORY_PATTERNS: Final[dict[str, list[Pattern]]] = {
     "CATEGORY_RESPONSE": [
-        [{"LOWER": {"IN": ["complete", "partial", "komplet", "partiel"]}},
-         {"LOWER": {"IN": ["metabolic", "metabolisk"]}, "OP": "?"},
-         {"LOWER": {"IN": ["response", "remission", "respons"]}}],
+        [
+            {"LOWER": {"IN": ["complete", "partial", "komplet", "partiel"]}},
+            {"LOWER": {"IN": ["metabolic", "metabolisk"]}, "OP": "?"},
+            {"LOWER": {"IN": ["response", "remission", "respons"]}},
+        ],
         [{"LOWER": {"IN": ["cmr", "pmr", "cr", "pr"]}}],
-        [{"LOWER": {"IN": ["treatment", "therapy", "therapeutic", "metabolic", "favorable", "favourable", "good",
-                           "excellent", "behandlingsrespons"]}},
-         {"LOWER": {"IN": ["response", "respons"]}, "OP": "?"}],
+        [
+            {
+                "LOWER": {
+                    "IN": [
+                        "treatment",
+                        "therapy",
+                        "therapeutic",
+                        "metabolic",
+                        "favorable",
+                        "favourable",
+                        "good",
+                        "excellent",
+                        "behandlingsrespons",
+                    ]
+                }
+            },
+            {"LOWER": {"IN": ["response", "respons"]}, "OP": "?"},
+        ],
         [{"LOWER": {"IN": ["response", "responding", "responded", "respons"]}}],
     ],
     "CATEGORY_STABLE": [
-        [{"LOWER": {"IN": ["stable", "stationær"]}}, {"LOWER": {"IN": ["metabolic", "metabolisk"]}, "OP": "?"},
-         {"LOWER": {"IN": ["disease", "sygdom"]}}],
+        [
+            {"LOWER": {"IN": ["stable", "stationær"]}},
+            {"LOWER": {"IN": ["metabolic", "metabolisk"]}, "OP": "?"},
+            {"LOWER": {"IN": ["disease", "sygdom"]}},
+        ],
         [{"LOWER": "smd"}],
         [{"LOWER": "no"}, {"LOWER": "metabolic"}, {"LOWER": "response"}],
         [{"LOWER": {"IN": ["unchanged", "uændret", "stable"]}}],
-        [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": "significant", "OP": "?"}, {"LOWER": "interval", "OP": "?"},
-         {"LOWER": "change"}],
+        [
+            {"LOWER": {"IN": ["no", "without"]}},
+            {"LOWER": "significant", "OP": "?"},
+            {"LOWER": "interval", "OP": "?"},
+            {"LOWER": "change"},
+        ],
     ],
     "CATEGORY_PROGRESSION": [
-        [{"LOWER": {"IN": ["progressive", "progressiv"]}}, {"LOWER": {"IN": ["metabolic", "metabolisk"]}, "OP": "?"},
-         {"LOWER": {"IN": ["disease", "sygdom"]}}],
+        [
+            {"LOWER": {"IN": ["progressive", "progressiv"]}},
+            {"LOWER": {"IN": ["metabolic", "metabolisk"]}, "OP": "?"},
+            {"LOWER": {"IN": ["disease", "sygdom"]}},
+        ],
         [{"LOWER": {"IN": ["pmd", "pd"]}}],
         [{"LOWER": {"IN": ["disease", "metabolic"]}}, {"LOWER": "progression"}],
         [{"LOWER": "progression"}, {"LOWER": "of"}, {"LOWER": "disease"}],

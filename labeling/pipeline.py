@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -20,8 +22,11 @@ from labeling import lexicon as lx
 from labeling.facts import ReportFacts, count_change_words, read_deauville, read_new_lesions, stated_class
 from labeling.mentions import Cue, MentionReader
 from labeling.patterns import build_matcher, longest_first
-from labeling.tokenizer import make_nlp
-from labeling.view import DocView, doc_view, sentence_starts
+from labeling.tokenizer import TOKENS_KEY, make_nlp
+from labeling.view import DocView, doc_view
+
+#: where the segmenter leaves its token view for the reader (removed by the reader)
+VIEW_KEY = ("onconet", "report_view")
 
 for _name in ("suv_mentions", "report_facts"):
     if not Doc.has_extension(_name):
@@ -34,15 +39,17 @@ class ReportSegmenter:
     def __call__(self, doc: Doc) -> Doc:
         if not len(doc):
             return doc
-        view = doc_view(doc)
-        starts = sentence_starts(view.text, view.lower, view.start, view.space)
-        for i, is_start in enumerate(starts):
-            if is_start:
-                doc[i].is_sent_start = True
+        view = doc_view(doc, tokens=doc.user_data.pop(TOKENS_KEY, None))
+        flags = np.full(len(doc), -1, dtype=np.int64)
+        flags[[first for first, _ in view.sentence_bounds]] = 1
+        doc.from_array([SENT_START], flags.astype(np.uint64))
+        doc.user_data[VIEW_KEY] = view  # handed to the reader, which removes it
         doc.spans["sections"] = [
             span
             for section in view.sections
-            if (span := doc.char_span(section.start, section.end, label=section.name, alignment_mode="expand"))
+            if (
+                span := doc.char_span(section.start, section.end, label=section.name, alignment_mode="expand")
+            )
             is not None
         ]
         return doc
@@ -60,12 +67,16 @@ class ReportReader:
             doc._.suv_mentions = []
             doc._.report_facts = ReportFacts()
             return doc
-        view = doc_view(doc)
+        view = doc.user_data.pop(VIEW_KEY, None)
+        if view is None:
+            view = doc_view(doc, keep_sentences=True)
         by_label: dict[str, list[tuple[int, int]]] = {}
         for match_id, first, stop in self.matcher(doc):
             by_label.setdefault(self.strings[match_id], []).append((first, stop))
         for family in ("CHANGE_", "CATEGORY_"):  # one reading per stretch of words: the longest phrase
-            spans = [(label, f, s) for label, hits in by_label.items() if label.startswith(family) for f, s in hits]
+            spans = [
+                (label, f, s) for label, hits in by_label.items() if label.startswith(family) for f, s in hits
+            ]
             for label in [label for label in by_label if label.startswith(family)]:
                 del by_label[label]
             for label, first, stop in longest_first(spans):
@@ -77,12 +88,16 @@ class ReportReader:
         facts.new_lesion = any(not negated for _, _, negated in facts.new_lesion_spans)
         facts.deauville = read_deauville(view, sorted(by_label.get("DEAUVILLE", [])))
         change_hits = sorted(
-            (label, first, stop) for label, hits in by_label.items() if label.startswith("CHANGE_")
+            (label, first, stop)
+            for label, hits in by_label.items()
+            if label.startswith("CHANGE_")
             for first, stop in hits
         )
         facts.change_counts = count_change_words(view, change_hits)
         category_hits = [
-            (label, first, stop) for label, hits in by_label.items() if label.startswith("CATEGORY_")
+            (label, first, stop)
+            for label, hits in by_label.items()
+            if label.startswith("CATEGORY_")
             for first, stop in hits
         ]
         facts.stated_class = stated_class(view, category_hits)

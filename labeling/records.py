@@ -12,6 +12,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from onconet.errors import ReportError
@@ -52,7 +53,9 @@ def read_reports(path: Path) -> list[ReportRecord]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ReportError(f"{path}, line {number}: not valid JSON ({err.msg}); fix or remove the line") from err
+            raise ReportError(
+                f"{path}, line {number}: not valid JSON ({err.msg}); fix or remove the line"
+            ) from err
         missing = [name for name in REPORT_FIELDS if not isinstance(obj, dict) or name not in obj]
         if missing:
             raise ReportError(
@@ -61,7 +64,9 @@ def read_reports(path: Path) -> list[ReportRecord]:
             )
         if not isinstance(obj["text"], str):
             raise ReportError(f"{path}, line {number}: field 'text' must be a string")
-        records.append(ReportRecord(str(obj["patient_id"]), str(obj["study_uid"]), str(obj["study_date"]), obj["text"]))
+        records.append(
+            ReportRecord(str(obj["patient_id"]), str(obj["study_uid"]), str(obj["study_date"]), obj["text"])
+        )
     return records
 
 
@@ -74,8 +79,7 @@ def pairs_from_reports(records: Iterable[ReportRecord]) -> list[ExamPair]:
     for patient_id in sorted(by_patient):
         exams = sorted(by_patient[patient_id], key=lambda r: (r.study_date, r.study_uid))
         pairs.extend(
-            ExamPair(patient_id, earlier.study_uid, later.study_uid)
-            for earlier, later in zip(exams, exams[1:], strict=False)
+            ExamPair(patient_id, earlier.study_uid, later.study_uid) for earlier, later in pairwise(exams)
         )
     return pairs
 
@@ -110,15 +114,13 @@ def write_csv_atomic(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[
     """Write a CSV next to ``path`` and rename it into place, so no half-written file is ever seen."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", newline="", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
-    )
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with handle:
+        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(fieldnames))
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(handle.name, path)
+        os.replace(temporary, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise

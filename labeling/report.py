@@ -1,7 +1,8 @@
 """Parsed reports and the public parsing functions.
 
 Example:
-    >>> [(m.value, m.timepoint, m.role) for m in extract_suv("SUV max 7.3 compared to 4.0 on the contralateral side")]
+    >>> mentions = extract_suv("SUV max 7.3 compared to 4.0 on the contralateral side")
+    >>> [(m.value, m.timepoint, m.role) for m in mentions]
     [(7.3, 'current', 'lesion'), (4.0, 'current', 'comparison')]
 """
 

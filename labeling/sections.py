@@ -65,11 +65,21 @@ REGION_NAMES: Final[frozenset[str]] = frozenset(
     .split("|")
 )
 
-_HEADER = re.compile(
-    r"^[ \t]*(?:#{1,6}[ \t]*)?(?:\d{1,2}[.)][ \t]+)?(?P<name>[A-Za-zÆØÅæøå][A-Za-zÆØÅæøå /&]{1,40}?)[ \t]*"
-    r"(?::|[ \t]*$)",
-    re.MULTILINE,
-)
+_LIST_NUMBER = re.compile(r"\d{1,2}[.)][ \t]+")
+_MAX_HEADER = 41
+
+
+def _header_name(line: str) -> str | None:
+    """The lower-cased header text a line opens with ("FINDINGS:", "## Konklusion", "Chest: ..."), if any."""
+    body = line.lstrip(" \t#")
+    numbered = _LIST_NUMBER.match(body)
+    if numbered:
+        body = body[numbered.end() :]
+    colon = body.find(":", 0, _MAX_HEADER + 1)
+    if colon > 0:
+        return body[:colon].strip().lower()
+    body = body.strip()
+    return body.lower() if 0 < len(body) <= _MAX_HEADER else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +96,18 @@ def find_sections(text: str) -> list[Section]:
     """Split ``text`` at known headers; text before the first header is section ``"unknown"``."""
     marks: list[tuple[int, str, str | None]] = []
     current = "unknown"
-    for match in _HEADER.finditer(text):
-        header = match.group("name").strip().lower()
+    offset = 0
+    for line in text.split("\n"):
+        line_start, offset = offset, offset + len(line) + 1
+        header = _header_name(line)
+        if header is None:
+            continue
         if header in SECTION_NAMES:
             current = SECTION_NAMES[header]
-            marks.append((match.start(), current, None))
+            marks.append((line_start, current, None))
         elif header in REGION_NAMES:
             section = current if current in ("findings", "unknown") else "findings"
-            marks.append((match.start(), section, header))
+            marks.append((line_start, section, header))
     if not marks or marks[0][0] > 0:
         marks.insert(0, (0, "unknown", None))
     sections = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 from spacy.attrs import IDX, IS_SPACE, LENGTH, SENT_START
@@ -20,6 +21,9 @@ NUMBER: Final = re.compile(r"(?:\d{1,3}(?:[.,]\d{1,2}|\.\d{3})?|[.,]\d{1,2})")
 #: a date in one token
 DATE: Final = re.compile(r"\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
 YEAR: Final = re.compile(r"(?:19|20)\d\d")
+#: (text, token strings, token start offsets), as :class:`labeling.tokenizer.ReportTokenizer` keeps them
+TokenTable = tuple[str, list[str], list[int]]
+
 _SENTENCE_END: Final = frozenset({".", "!", "?"})
 _LINE_OPENERS: Final = frozenset({"-", "*", "•", "#", "##", "###", "–"})
 
@@ -91,34 +95,39 @@ def sentence_starts(text: str, lower: list[str], start: list[int], space: list[b
     return starts
 
 
-def doc_view(doc: Doc) -> DocView:
-    """Build the view of a tokenised report, with sentence starts read from ``doc`` when set."""
-    text = doc.text
-    table = doc.to_array([IDX, LENGTH, IS_SPACE]).tolist()
-    start = [row[0] for row in table]
-    end = [row[0] + row[1] for row in table]
-    space = [bool(row[2]) for row in table]
+def doc_view(doc: Doc, tokens: TokenTable | None = None, keep_sentences: bool = False) -> DocView:
+    """Build the view of a tokenised report.
+
+    Args:
+        doc: the tokenised report.
+        tokens: (text, token strings, token start offsets) when the tokenizer kept them, which saves
+            rebuilding them from the Doc (``Doc.text`` walks every token).
+        keep_sentences: use the sentence starts already set on ``doc`` instead of finding them.
+    """
+    if tokens is not None:
+        text, words, start = tokens
+        end = [s + len(w) for s, w in zip(start, words, strict=True)]
+        space = [w.isspace() for w in words]
+    else:
+        text = doc.text
+        table = doc.to_array([IDX, LENGTH, IS_SPACE]).tolist()
+        start = [row[0] for row in table]
+        end = [row[0] + row[1] for row in table]
+        space = [bool(row[2]) for row in table]
     folded = text.lower()
     if len(folded) == len(text):
         lower = [folded[s:e] for s, e in zip(start, end, strict=True)]
     else:  # rare characters whose lower case changes length
         lower = [text[s:e].lower() for s, e in zip(start, end, strict=True)]
-    flags = doc.to_array(SENT_START).tolist()
-    if any(flag == 1 for flag in flags[1:]):  # set by the segmenter (Doc.has_annotation walks tokens)
+    flags = doc.to_array(SENT_START).tolist() if keep_sentences else []
+    if any(flag == 1 for flag in flags[1:]):  # set earlier (Doc.has_annotation walks every token)
         starts = [flag == 1 for flag in flags]
         starts[0] = True
     else:
         starts = sentence_starts(text, lower, start, space)
-    sentence: list[int] = []
-    bounds: list[tuple[int, int]] = []
-    current = -1
-    for i, is_start in enumerate(starts):
-        if is_start or current < 0:
-            if current >= 0:
-                bounds.append((bounds_start, i))
-            current += 1
-            bounds_start = i
-        sentence.append(current)
     if starts:
-        bounds.append((bounds_start, len(starts)))
+        starts[0] = True
+    sentence = [k - 1 for k in accumulate(starts)]
+    firsts = [i for i, is_start in enumerate(starts) if is_start]
+    bounds = list(zip(firsts, [*firsts[1:], len(starts)], strict=True))
     return DocView(text, lower, start, end, space, sentence, bounds, find_sections(text))
