@@ -27,7 +27,7 @@ class LabelModelError(OncoNetError):
 
 
 class DawidSkeneModel:
-    """Dawid–Skene EM with abstain as an observed outcome.
+    """Dawid–Skene EM; abstentions are modelled with a rate per function (per class if asked).
 
     Args:
         n_classes: number of classes K (votes are 0..K-1, or -1 to abstain).
@@ -36,6 +36,8 @@ class DawidSkeneModel:
         prior_abstain: pseudo-count for abstaining.
         max_iter: EM iterations at most.
         tol: stop when no posterior moves more than this.
+        abstain_informative: learn each function's abstain rate per class (abstaining is evidence);
+            by default one rate per function, so abstaining is neutral.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class DawidSkeneModel:
         prior_abstain: float = 0.5,
         max_iter: int = 500,
         tol: float = 1e-7,
+        abstain_informative: bool = False,
     ) -> None:
         self.n_classes = n_classes
         self.prior_correct = prior_correct
@@ -53,6 +56,7 @@ class DawidSkeneModel:
         self.prior_abstain = prior_abstain
         self.max_iter = max_iter
         self.tol = tol
+        self.abstain_informative = abstain_informative
         self.class_prior_: np.ndarray | None = None
         #: (m, K, K+1): P(vote_j = l | y = k); column K is abstain
         self.conditional_: np.ndarray | None = None
@@ -123,7 +127,7 @@ class DawidSkeneModel:
             # M step: MAP class prior (Dirichlet 2) and tables (Dirichlet pseudo + 1)
             prior = (posterior.sum(axis=0) + 1.0) / (posterior.sum() + k)
             counts = np.matmul(posterior.T[None], one_hot) + pseudo[None]
-            conditional = counts / counts.sum(axis=2, keepdims=True)
+            conditional = self._tables(counts)
             # E step
             new_posterior = self._posterior(one_hot, prior, conditional)
             shift = np.abs(new_posterior - posterior).max() if len(posterior) else 0.0
@@ -131,6 +135,23 @@ class DawidSkeneModel:
             if shift < self.tol:
                 break
         return prior, conditional, iteration
+
+    def _tables(self, counts: np.ndarray) -> np.ndarray:
+        """Conditional tables from expected counts (m, K, K+1).
+
+        Unless ``abstain_informative``, a function abstains at one rate whatever the class, so an
+        abstention carries no evidence: the numeric functions abstain on missing or borderline values,
+        which says little about the class and, learnt per class on a small cohort, overfits.
+        """
+        if self.abstain_informative:
+            return counts / counts.sum(axis=2, keepdims=True)
+        k = self.n_classes
+        abstain_rate = counts[:, :, k].sum(axis=1) / counts.sum(axis=(1, 2))
+        votes = counts[:, :, :k] / counts[:, :, :k].sum(axis=2, keepdims=True)
+        tables = np.empty_like(counts)
+        tables[:, :, :k] = votes * (1.0 - abstain_rate)[:, None, None]
+        tables[:, :, k] = abstain_rate[:, None]
+        return tables
 
     def _objective(self, one_hot: np.ndarray, prior: np.ndarray, conditional: np.ndarray) -> float:
         """Log-likelihood of the votes plus the log of the Dirichlet priors (what the M step maximises)."""
