@@ -92,18 +92,19 @@ def ingest(
         log.info("skipped %s: %s", item.path, item.reason)
     studies = sorted(found.studies.values(), key=lambda s: (s.patient_id, s.study_date, s.study_uid))
     summary = IngestSummary(skipped=found.skipped)
-    bar = tqdm(total=len(studies), desc="ingest", unit="study", disable=not progress)
     if workers == 1 or len(studies) < 2:
-        for study in studies:
-            summary.outcomes.append(process_study(study, cache_dir, suv_kind))
-            bar.update()
+        with tqdm(total=len(studies), desc="ingest", unit="study", disable=not progress) as bar:
+            for study in studies:
+                summary.outcomes.append(process_study(study, cache_dir, suv_kind))
+                bar.update()
     else:
+        # The workers are forked before the progress bar starts its monitor thread.
         with ProcessPoolExecutor(workers) as pool:
             futures = [pool.submit(process_study, study, cache_dir, suv_kind) for study in studies]
-            for future in as_completed(futures):
-                summary.outcomes.append(future.result())
-                bar.update()
-    bar.close()
+            with tqdm(total=len(studies), desc="ingest", unit="study", disable=not progress) as bar:
+                for future in as_completed(futures):
+                    summary.outcomes.append(future.result())
+                    bar.update()
     rows = sorted(
         (o.row for o in summary.outcomes), key=lambda r: (r["patient_id"], r["study_date"], r["study_uid"])
     )

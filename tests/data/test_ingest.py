@@ -172,3 +172,17 @@ def test_no_study_found_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixt
         == 1
     )
     assert "studies read: 0" in capsys.readouterr().out
+
+
+def test_a_study_needs_a_pet_and_a_ct_of_its_frame(tmp_path: Path) -> None:
+    from dicom_factory import pet_header, ramp, write_series
+
+    write_series(tmp_path / "pet_only" / "pt", ramp((4, 4, 5)), header=pet_header(), patient_id="A")
+    study = "1.2.826.0.1.3680043.8.498.7"
+    write_series(tmp_path / "other_frame" / "pt", ramp((4, 4, 5)), header=pet_header(), patient_id="B",
+                 study_uid=study, frame_of_reference_uid="1.2.826.0.1.3680043.8.498.8")  # fmt: skip
+    write_series(tmp_path / "other_frame" / "ct", ramp((6, 6, 5)), modality="CT", patient_id="B",
+                 study_uid=study, frame_of_reference_uid="1.2.826.0.1.3680043.8.498.9")  # fmt: skip
+    summary = ingest(tmp_path, tmp_path / "cache", progress=False)
+    assert summary.failures == Counter({"MissingSeriesError": 1, "MixedFrameOfReferenceError": 1})
+    assert "no CT image series" in " ".join(o.row["error"] for o in summary.outcomes)

@@ -7,6 +7,7 @@ the conversion. Expected ranges are MIRP's own test values (MANIFEST.md).
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,27 @@ def test_volume_and_geometry_agree_with_simpleitk(sts_pet_dir: Path, sts_pet_vol
     for index in [(0, 0, 0), (127, 0, 0), (0, 127, 0), (0, 0, 266), (40, 70, 130)]:
         x, y, z = image.TransformIndexToPhysicalPoint(index)
         np.testing.assert_allclose((sts_pet_volume.affine @ [*index, 1])[:3], [-x, -y, z], atol=1e-3)
+
+
+def test_ingest_picks_the_original_pet_and_the_ct(
+    realdata_root: Path, tmp_path: Path, sts_pet_volume: Volume
+) -> None:
+    """The STS_001 export: original PET, a cropped SUV copy, a cropped CT and three RTSTRUCTs in one study."""
+    from onconet.data.cache import read_csv, read_nifti
+    from onconet.data.ingest import ingest
+
+    export = tmp_path / "export"
+    for name in ("mirp_sts_001_fdg_pet", "mirp_sts_001_ibsi_cropped"):
+        shutil.copytree(realdata_root / name, export / name)
+    summary = ingest(export, tmp_path / "cache", progress=False)
+    assert len(summary.ok) == 1 and not summary.failures
+    rtstruct_files = [int(s.detail.split()[0]) for s in summary.skipped if "RTSTRUCT" in s.reason]
+    assert sum(rtstruct_files) == 3
+    row = read_csv(tmp_path / "cache" / "manifest.csv")[0]
+    assert row["pet_series_uid"] == sts_pet_volume.series_uid  # not MIRP's derived cropped copy
+    assert row["study_date"] == "2000-09-07" and row["shape"] == "128x128x267" and row["manufacturer"]
+    suv, affine = read_nifti(tmp_path / "cache" / row["pet_path"])
+    np.testing.assert_allclose(affine, sts_pet_volume.affine, atol=1e-4)
+    assert 7.9 < suv.max() < 70.0
+    ct, _ = read_nifti(tmp_path / "cache" / row["ct_path"])
+    assert ct.shape == suv.shape and (ct > AIR_HU).sum() > 50_000
