@@ -62,10 +62,11 @@ class LaunchConfig:
         poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
     """
 
-    state: Tile = Tile(64, 8)
-    output: Tile = Tile(64, 8)
-    query_grad: Tile = Tile(32, 8)
-    key_grad: Tile = Tile(64, 8)
+    # Measured best on an H200 (benchmarks/kernels.py --sweep, N=32768, D=64, bfloat16).
+    state: Tile = Tile(64, 4)
+    output: Tile = Tile(128, 8)
+    query_grad: Tile = Tile(64, 8)
+    key_grad: Tile = Tile(64, 4)
     num_stages: int | None = None
     quad_mode: int = 0
     programs_per_sm: int = 2
@@ -618,13 +619,18 @@ def _value_pad(dv: int) -> int:
     return max(16, triton.next_power_of_2(dv))
 
 
-def _tile_kwargs(tile: Tile, dv_pad: int, holds_state_accumulator: bool) -> dict[str, int]:
-    warps = tile.num_warps
+def _tile_kwargs(
+    tile: Tile, dv_pad: int, dtype: torch.dtype, holds_state_accumulator: bool
+) -> dict[str, int]:
+    block_n, warps, stages = tile.block_n, tile.num_warps, _config.num_stages
     if holds_state_accumulator and dv_pad > 64:
         warps = max(warps, _config.wide_value_warps)
-    kwargs = {"BLOCK_N": tile.block_n, "num_warps": warps}
-    if _config.num_stages is not None:
-        kwargs["num_stages"] = _config.num_stages
+    if dtype == torch.float32:
+        # float32 matmul operands (exact "ieee" products) take twice the shared memory: smaller tiles.
+        block_n, stages = min(block_n, 32), 1
+    kwargs = {"BLOCK_N": block_n, "num_warps": warps}
+    if stages is not None:
+        kwargs["num_stages"] = stages
     return kwargs
 
 
@@ -688,7 +694,7 @@ def forward(
     _state_partial_kernel[grid](
         k, v, mask, part_s, part_z, n, heads, rows_per_chunk,
         *k.stride()[:3], *v.stride()[:3], stride_mb, d, d_v,
-        HAS_MASK=key_padding_mask is not None, **common, **_tile_kwargs(cfg.state, dv_pad, True),
+        HAS_MASK=key_padding_mask is not None, **common, **_tile_kwargs(cfg.state, dv_pad, q.dtype, True),
     )  # fmt: skip
     inv_scale = _empty(batch * heads, device=q.device, dtype=torch.float32)
     state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False)
@@ -696,7 +702,8 @@ def forward(
     out = _empty(batch, heads, n, d_v, device=q.device, dtype=q.dtype)
     _output_kernel[grid](
         q, state, norm, inv_scale, out, eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
-        *q.stride()[:3], *out.stride()[:3], d, d_v, **common, **_tile_kwargs(cfg.output, dv_pad, False),
+        *q.stride()[:3], *out.stride()[:3], d, d_v,
+        **common, **_tile_kwargs(cfg.output, dv_pad, q.dtype, False),
     )  # fmt: skip
     return out, (state, norm, inv_scale)
 
@@ -739,7 +746,7 @@ def backward(
         q, out, grad_out, state, norm, inv_scale, dq, part_s, part_z,
         eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
         *q.stride()[:3], *out.stride()[:3], *grad_out.stride()[:3], *dq.stride()[:3], d, d_v,
-        **common, **_tile_kwargs(cfg.query_grad, dv_pad, True),
+        **common, **_tile_kwargs(cfg.query_grad, dv_pad, q.dtype, True),
     )  # fmt: skip
     dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)
 
@@ -748,6 +755,6 @@ def backward(
     _key_grad_kernel[grid](
         k, v, mask, dstate, dnorm, dk, dval, n, heads, rows_per_chunk,
         *k.stride()[:3], *v.stride()[:3], stride_mb, *dk.stride()[:3], *dval.stride()[:3], d, d_v,
-        HAS_MASK=key_padding_mask is not None, **common, **_tile_kwargs(cfg.key_grad, dv_pad, False),
+        HAS_MASK=key_padding_mask is not None, **common, **_tile_kwargs(cfg.key_grad, dv_pad, q.dtype, False),
     )  # fmt: skip
     return dq, dk, dval
