@@ -83,7 +83,7 @@ def recurrent_state_size(config: MqarModelConfig, seq_len: int) -> int:
 
     Example:
         >>> recurrent_state_size(MqarModelConfig("taylor", d_model=64, num_layers=1, feature_dim=16), 256)
-        10224
+        10073
     """
     d, heads = config.d_model, config.num_heads
     features = taylor_feature_dim(config.feature_dim)
