@@ -1,0 +1,559 @@
+"""Triton forward and backward of the Monarch ops (see :mod:`kernels.monarch`).
+
+``monarch_mix_3d`` is memory-bound (a few FLOP per byte), so the kernels minimise passes over the tensor:
+1. ``_plane_forward_kernel``: per (batch, x-slice, channel block) the whole (Y, Z) plane is loaded once and
+   mixed along y and then z with two tensor-core matmuls; the y-mixed plane is re-laid out on-chip
+   (permute through shared memory), never written: u = x ×₂ w_y ×₃ w_z.
+2. ``_mode_x_kernel``: y = w_x @ u over the (X, Y·Z·C) view of each batch element.
+Two passes instead of the three of the matmul chain. Backward: ``_mode_x_kernel`` with w_xᵀ on dy, fused
+with dw_x = Σ dy uᵀ (u saved by the forward), then ``_plane_backward_kernel`` (dw_z, dw_y and dx per
+plane, recomputing x ×₂ w_y on-chip). Weight gradients: per-program partial sums reduced in a fixed order.
+
+``monarch_linear`` (M = P L Pᵀ R) is fused in one kernel per direction: a tile of rows is multiplied
+by the blocks of R (one batched 3D matmul), the intermediate is permuted on-chip (the stride
+permutation is a reshape-transpose of the register tile) and multiplied by the blocks of L. The backward
+kernel recomputes the intermediate, forms dx, and accumulates dL, dR over its rows.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.dispatch import KernelError
+
+MAX_AXIS = 128  # grid size along x (the (X, X) weight tile lives in registers)
+MAX_PLANE = 4096  # padded Y·Z of one plane
+PLANE_ELEMENTS_FORWARD = 16384  # register budget (elements) of one plane tile
+PLANE_ELEMENTS_BACKWARD = 8192
+MODE_X_ELEMENTS = 8192
+LINEAR_MAX_FEATURES = 1024
+LINEAR_MAX_WEIGHT_BLOCK = 16384  # elements of the dL or dR accumulator of the backward kernel
+LINEAR_TILE_ELEMENTS = 8192
+# Tests set this: every output and partial-sum buffer starts as NaN, so an unwritten element shows.
+POISON_OUTPUTS = False
+
+
+def _empty(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    out = torch.empty(shape, dtype=dtype, device=device)
+    return out.fill_(float("nan")) if POISON_OUTPUTS else out
+
+
+def _pad(n: int) -> int:
+    return max(16, triton.next_power_of_2(n))  # 16: the smallest matmul extent of the tensor cores
+
+
+def _precision(dtype: torch.dtype) -> str:
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def _target_programs(device: torch.device) -> int:
+    if device.type == "cuda":
+        return 2 * torch.cuda.get_device_properties(device).multi_processor_count
+    return 4  # the interpreter: a few programs still exercise the partial-sum reduction
+
+
+# ----------------------------------------------------------------------------------------------------
+# monarch_mix_3d kernels
+# ----------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _mode_x_kernel(
+    IN,
+    W,
+    OUT,
+    OTHER,
+    DW_PARTIAL,
+    size_x,
+    cols,
+    tiles_per_program,
+    TRANSPOSE_W: tl.constexpr,
+    WITH_WEIGHT_GRAD: tl.constexpr,
+    BX: tl.constexpr,
+    BK: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """OUT[b] = W @ IN[b] (Wᵀ if TRANSPOSE_W) on (X, cols) views; optionally Σ IN[b] OTHER[b]ᵀ per program."""
+    prog = tl.program_id(0)
+    batch = tl.program_id(1).to(tl.int64)
+    r = tl.arange(0, BX)
+    r_ok = r < size_x
+    if TRANSPOSE_W:
+        w = tl.load(W + r[None, :] * size_x + r[:, None], mask=r_ok[:, None] & r_ok[None, :], other=0.0)
+    else:
+        w = tl.load(W + r[:, None] * size_x + r[None, :], mask=r_ok[:, None] & r_ok[None, :], other=0.0)
+    base = batch * size_x * cols
+    cc = tl.arange(0, BK)
+    dw = tl.zeros([BX, BX], dtype=tl.float32)
+    for step in range(0, tiles_per_program):
+        c = (prog * tiles_per_program + step) * BK + cc
+        mask = r_ok[:, None] & (c[None, :] < cols)
+        offsets = base + r[:, None] * cols + c[None, :]
+        a = tl.load(IN + offsets, mask=mask, other=0.0)
+        y = tl.dot(w, a, input_precision=PRECISION)
+        tl.store(OUT + offsets, y.to(OUT.dtype.element_ty), mask=mask)
+        if WITH_WEIGHT_GRAD:
+            other = tl.load(OTHER + offsets, mask=mask, other=0.0)
+            dw += tl.dot(a, tl.trans(other), input_precision=PRECISION)
+    if WITH_WEIGHT_GRAD:
+        slot = batch * tl.num_programs(0) + prog
+        tl.store(DW_PARTIAL + slot * BX * BX + r[:, None] * BX + r[None, :], dw)
+
+
+@triton.jit
+def _plane_forward_kernel(
+    IN,
+    WY,
+    WZ,
+    OUT,
+    size_y,
+    size_z,
+    channels,
+    channel_blocks,
+    BY: tl.constexpr,
+    BZ: tl.constexpr,
+    CB: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """OUT plane = (IN plane ×₁ WY) ×₂ WZ for one (batch, x, channel block); the plane is (Y, Z, C)."""
+    pid = tl.program_id(0)
+    plane = (pid // channel_blocks).to(tl.int64)
+    j = tl.arange(0, BY)
+    k = tl.arange(0, BZ)
+    c = (pid % channel_blocks) * CB + tl.arange(0, CB)
+    j_ok, k_ok, c_ok = j < size_y, k < size_z, c < channels
+    row = size_z * channels
+    base = plane * size_y * row
+    p = tl.load(
+        IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
+        mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+        other=0.0,
+    )
+    wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
+    wz = tl.load(WZ + k[:, None] * size_z + k[None, :], mask=k_ok[:, None] & k_ok[None, :], other=0.0)
+    mixed_y = tl.dot(wy, tl.reshape(p, (BY, BZ * CB)), input_precision=PRECISION)
+    # Re-lay the y-mixed plane out as (Z, Y·CB) on-chip so that z becomes the contracted axis.
+    by_z = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
+    mixed = tl.dot(wz, by_z.to(p.dtype), input_precision=PRECISION)
+    tl.store(
+        OUT + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
+        tl.reshape(mixed, (BZ, BY, CB)).to(OUT.dtype.element_ty),
+        mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
+    )
+
+
+@triton.jit
+def _plane_backward_kernel(
+    IN,
+    GRAD_MIXED,
+    WY,
+    WZ,
+    GRAD_IN,
+    DWY_PARTIAL,
+    DWZ_PARTIAL,
+    size_y,
+    size_z,
+    channels,
+    channel_blocks,
+    n_items,
+    items_per_program,
+    BY: tl.constexpr,
+    BZ: tl.constexpr,
+    CB: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """Backward of the plane mixing: dIN, and per-program partial sums of dWY and dWZ."""
+    prog = tl.program_id(0)
+    j = tl.arange(0, BY)
+    k = tl.arange(0, BZ)
+    j_ok, k_ok = j < size_y, k < size_z
+    wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
+    wy_t = tl.load(WY + j[None, :] * size_y + j[:, None], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
+    wz_t = tl.load(WZ + k[None, :] * size_z + k[:, None], mask=k_ok[:, None] & k_ok[None, :], other=0.0)
+    row = size_z * channels
+    dwy = tl.zeros([BY, BY], dtype=tl.float32)
+    dwz = tl.zeros([BZ, BZ], dtype=tl.float32)
+    for step in range(0, items_per_program):
+        item = prog * items_per_program + step
+        plane = (item // channel_blocks).to(tl.int64)
+        c = (item % channel_blocks) * CB + tl.arange(0, CB)
+        c_ok = c < tl.where(item < n_items, channels, 0)  # items past the end: nothing to load
+        base = plane * size_y * row
+        # x plane as (Y, Z·CB); recompute its y-mixing, laid out as (Z, Y·CB).
+        p = tl.load(
+            IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
+            mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+            other=0.0,
+        )
+        p = tl.reshape(p, (BY, BZ * CB))
+        mixed_y = tl.dot(wy, p, input_precision=PRECISION)
+        mixed_y = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
+        # dL/d(output plane), loaded directly as (Z, Y·CB).
+        g = tl.load(
+            GRAD_MIXED + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
+            mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
+            other=0.0,
+        )
+        g = tl.reshape(g, (BZ, BY * CB))
+        dwz += tl.dot(g, tl.trans(mixed_y.to(g.dtype)), input_precision=PRECISION)
+        g_y = tl.dot(wz_t, g, input_precision=PRECISION)  # dL/d(y-mixed plane), (Z, Y·CB)
+        g_y = tl.reshape(tl.permute(tl.reshape(g_y, (BZ, BY, CB)), (1, 0, 2)), (BY, BZ * CB)).to(g.dtype)
+        dwy += tl.dot(g_y, tl.trans(p), input_precision=PRECISION)
+        grad_in = tl.dot(wy_t, g_y, input_precision=PRECISION)
+        tl.store(
+            GRAD_IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
+            tl.reshape(grad_in, (BY, BZ, CB)).to(GRAD_IN.dtype.element_ty),
+            mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+        )
+    tl.store(DWY_PARTIAL + prog * BY * BY + j[:, None] * BY + j[None, :], dwy)
+    tl.store(DWZ_PARTIAL + prog * BZ * BZ + k[:, None] * BZ + k[None, :], dwz)
+
+
+# ----------------------------------------------------------------------------------------------------
+# monarch_mix_3d launchers
+# ----------------------------------------------------------------------------------------------------
+
+
+def check_mix3d_supported(shape: torch.Size | tuple[int, ...]) -> None:
+    """Raise :class:`KernelError` if the Triton kernels cannot take a (B, X, Y, Z, C) input."""
+    _, size_x, size_y, size_z, _ = shape
+    if size_x > MAX_AXIS or _pad(size_y) * _pad(size_z) > MAX_PLANE:
+        raise KernelError(
+            f"monarch_mix_3d: the Triton kernels take X ≤ {MAX_AXIS} and padded Y·Z ≤ {MAX_PLANE} "
+            f"(powers of two ≥ 16 per axis); got grid {(size_x, size_y, size_z)}. Use backend='reference' "
+            "or a coarser token grid"
+        )
+
+
+def _channel_block(size_y: int, size_z: int, channels: int, budget: int) -> int:
+    fit = max(1, budget // (_pad(size_y) * _pad(size_z)))
+    return min(1 << (fit.bit_length() - 1), triton.next_power_of_2(channels))
+
+
+def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor) -> torch.Tensor:
+    batch, size_x, size_y, size_z, channels = x.shape
+    out = _empty(x.shape, x.dtype, x.device)
+    cb = _channel_block(size_y, size_z, channels, PLANE_ELEMENTS_FORWARD)
+    channel_blocks = triton.cdiv(channels, cb)
+    _plane_forward_kernel[(batch * size_x * channel_blocks,)](
+        x,
+        w_y,
+        w_z,
+        out,
+        size_y,
+        size_z,
+        channels,
+        channel_blocks,
+        BY=_pad(size_y),
+        BZ=_pad(size_z),
+        CB=cb,
+        PRECISION=_precision(x.dtype),
+        num_warps=8,
+    )
+    return out
+
+
+def _mode_x(
+    a: torch.Tensor, w: torch.Tensor, transpose: bool, other: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """w @ a (wᵀ @ a) along axis 1 of (B, X, ...); with ``other`` also Σ_b a[b] other[b]ᵀ (float32)."""
+    batch, size_x = a.shape[:2]
+    cols = a[0, 0].numel()
+    out = _empty(a.shape, a.dtype, a.device)
+    bx = _pad(size_x)
+    bk = max(16, min(256, MODE_X_ELEMENTS // bx))
+    col_tiles = triton.cdiv(cols, bk)
+    if other is None:
+        programs, per_program, partial = col_tiles, 1, out  # partial unused
+    else:
+        programs = max(1, min(col_tiles, _target_programs(a.device) // batch))
+        per_program = triton.cdiv(col_tiles, programs)
+        programs = triton.cdiv(col_tiles, per_program)
+        partial = _empty((batch * programs, bx, bx), torch.float32, a.device)
+    _mode_x_kernel[(programs, batch)](
+        a,
+        w,
+        out,
+        a if other is None else other,
+        partial,
+        size_x,
+        cols,
+        per_program,
+        TRANSPOSE_W=transpose,
+        WITH_WEIGHT_GRAD=other is not None,
+        BX=bx,
+        BK=bk,
+        PRECISION=_precision(a.dtype),
+        num_warps=4,
+    )
+    weight_grad = None if other is None else partial.sum(0)[:size_x, :size_x]
+    return out, weight_grad
+
+
+def mix3d_forward(
+    x: torch.Tensor, w_x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """y = x ×₁ w_x ×₂ w_y ×₃ w_z, and u = x ×₂ w_y ×₃ w_z (kept for the backward)."""
+    x, w_x, w_y, w_z = (t.contiguous() for t in (x, w_x, w_y, w_z))
+    mixed_yz = _plane_forward(x, w_y, w_z)
+    out, _ = _mode_x(mixed_yz, w_x, transpose=False)
+    return out, mixed_yz
+
+
+def mix3d_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    w_x: torch.Tensor,
+    w_y: torch.Tensor,
+    w_z: torch.Tensor,
+    mixed_yz: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """dx, dw_x, dw_y, dw_z of :func:`mix3d_forward`."""
+    grad_out = grad_out.contiguous()
+    batch, size_x, size_y, size_z, channels = x.shape
+    grad_mixed, dw_x = _mode_x(grad_out, w_x, transpose=True, other=mixed_yz)
+
+    by, bz = _pad(size_y), _pad(size_z)
+    cb = _channel_block(size_y, size_z, channels, PLANE_ELEMENTS_BACKWARD)
+    channel_blocks = triton.cdiv(channels, cb)
+    items = batch * size_x * channel_blocks
+    programs = max(1, min(items, _target_programs(x.device)))
+    per_program = triton.cdiv(items, programs)
+    programs = triton.cdiv(items, per_program)
+    grad_x = _empty(x.shape, x.dtype, x.device)
+    dwy_partial = _empty((programs, by, by), torch.float32, x.device)
+    dwz_partial = _empty((programs, bz, bz), torch.float32, x.device)
+    _plane_backward_kernel[(programs,)](
+        x,
+        grad_mixed,
+        w_y,
+        w_z,
+        grad_x,
+        dwy_partial,
+        dwz_partial,
+        size_y,
+        size_z,
+        channels,
+        channel_blocks,
+        items,
+        per_program,
+        BY=by,
+        BZ=bz,
+        CB=cb,
+        PRECISION=_precision(x.dtype),
+        num_warps=8,
+    )
+    dw_y = dwy_partial.sum(0)[:size_y, :size_y]
+    dw_z = dwz_partial.sum(0)[:size_z, :size_z]
+    return grad_x, dw_x.to(w_x.dtype), dw_y.to(w_y.dtype), dw_z.to(w_z.dtype)
+
+
+# ----------------------------------------------------------------------------------------------------
+# monarch_linear kernels
+# ----------------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _stride_permute(h, NB: tl.constexpr, BM: tl.constexpr, Q: tl.constexpr):
+    """Pᵀ on a (NB, BM, Q) tile: the flat (NB·Q) row read as (Q, NB) and transposed to (NB, BM, Q)."""
+    return tl.permute(tl.reshape(tl.permute(h, (1, 0, 2)), (BM, Q, NB)), (2, 0, 1))
+
+
+@triton.jit
+def _stride_unpermute(a, NB: tl.constexpr, BM: tl.constexpr, Q: tl.constexpr):
+    """The inverse of :func:`_stride_permute`."""
+    return tl.permute(tl.reshape(tl.permute(a, (1, 2, 0)), (BM, NB, Q)), (1, 0, 2))
+
+
+@triton.jit
+def _linear_forward_kernel(
+    X,
+    L,
+    R,
+    OUT,
+    n_rows,
+    NB: tl.constexpr,
+    P: tl.constexpr,
+    Q: tl.constexpr,
+    S: tl.constexpr,
+    BM: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    kk = tl.arange(0, NB)
+    m = tl.program_id(0) * BM + tl.arange(0, BM)
+    p = tl.arange(0, P)
+    q = tl.arange(0, Q)
+    s = tl.arange(0, S)
+    rows_ok = (m < n_rows)[None, :, None]
+    m64 = m.to(tl.int64)
+    x = tl.load(
+        X + m64[None, :, None] * (NB * P) + kk[:, None, None] * P + p[None, None, :], mask=rows_ok, other=0.0
+    )
+    r_t = tl.load(R + kk[:, None, None] * (Q * P) + q[None, None, :] * P + p[None, :, None])  # (NB, P, Q)
+    l_t = tl.load(L + kk[:, None, None] * (S * Q) + s[None, None, :] * Q + q[None, :, None])  # (NB, Q, S)
+    hidden = tl.dot(x, r_t, input_precision=PRECISION)  # (NB, BM, Q): the blocks of R
+    hidden = _stride_permute(hidden, NB, BM, Q).to(x.dtype)
+    out = tl.dot(hidden, l_t, input_precision=PRECISION)  # (NB, BM, S): the blocks of L
+    # P: output feature s·NB + l holds entry s of block l.
+    tl.store(
+        OUT + m64[None, :, None] * (NB * S) + s[None, None, :] * NB + kk[:, None, None],
+        out.to(OUT.dtype.element_ty),
+        mask=rows_ok,
+    )
+
+
+@triton.jit
+def _linear_backward_kernel(
+    X,
+    L,
+    R,
+    GRAD_OUT,
+    GRAD_X,
+    DL_PARTIAL,
+    DR_PARTIAL,
+    n_rows,
+    tiles_per_program,
+    NB: tl.constexpr,
+    P: tl.constexpr,
+    Q: tl.constexpr,
+    S: tl.constexpr,
+    BM: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    prog = tl.program_id(0)
+    kk = tl.arange(0, NB)
+    p = tl.arange(0, P)
+    q = tl.arange(0, Q)
+    s = tl.arange(0, S)
+    r_t = tl.load(R + kk[:, None, None] * (Q * P) + q[None, None, :] * P + p[None, :, None])  # (NB, P, Q)
+    r = tl.load(R + kk[:, None, None] * (Q * P) + q[None, :, None] * P + p[None, None, :])  # (NB, Q, P)
+    left = tl.load(L + kk[:, None, None] * (S * Q) + s[None, :, None] * Q + q[None, None, :])  # (NB, S, Q)
+    dl = tl.zeros([NB, S, Q], dtype=tl.float32)
+    dr = tl.zeros([NB, Q, P], dtype=tl.float32)
+    for step in range(0, tiles_per_program):
+        m = (prog * tiles_per_program + step) * BM + tl.arange(0, BM)
+        rows_ok = (m < n_rows)[None, :, None]
+        m64 = m.to(tl.int64)
+        x_offsets = m64[None, :, None] * (NB * P) + kk[:, None, None] * P + p[None, None, :]
+        x = tl.load(X + x_offsets, mask=rows_ok, other=0.0)
+        g = tl.load(
+            GRAD_OUT + m64[None, :, None] * (NB * S) + s[None, None, :] * NB + kk[:, None, None],
+            mask=rows_ok,
+            other=0.0,
+        )  # (NB, BM, S)
+        hidden = _stride_permute(tl.dot(x, r_t, input_precision=PRECISION), NB, BM, Q).to(x.dtype)
+        dl += tl.dot(tl.permute(g, (0, 2, 1)), hidden, input_precision=PRECISION)
+        g_hidden = tl.dot(g, left, input_precision=PRECISION)  # (NB, BM, Q), permuted order
+        g_hidden = _stride_unpermute(g_hidden, NB, BM, Q).to(x.dtype)
+        dr += tl.dot(tl.permute(g_hidden, (0, 2, 1)), x, input_precision=PRECISION)
+        grad_x = tl.dot(g_hidden, r, input_precision=PRECISION)  # (NB, BM, P)
+        tl.store(GRAD_X + x_offsets, grad_x.to(GRAD_X.dtype.element_ty), mask=rows_ok)
+    tl.store(
+        DL_PARTIAL
+        + prog * (NB * S * Q)
+        + kk[:, None, None] * (S * Q)
+        + s[None, :, None] * Q
+        + q[None, None, :],
+        dl,
+    )
+    tl.store(
+        DR_PARTIAL
+        + prog * (NB * Q * P)
+        + kk[:, None, None] * (Q * P)
+        + q[None, :, None] * P
+        + p[None, None, :],
+        dr,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# monarch_linear launchers
+# ----------------------------------------------------------------------------------------------------
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def linear_unsupported_reason(left_shape: torch.Size, right_shape: torch.Size) -> str | None:
+    """Why the fused kernels cannot take these factor shapes, or None if they can."""
+    nblocks, mid, in_block = right_shape
+    out_block = left_shape[1]
+    if not _is_power_of_two(nblocks):
+        return f"nblocks={nblocks} is not a power of two"
+    for name, size in (("in_block", in_block), ("mid", mid), ("out_block", out_block)):
+        if size < 16 or not _is_power_of_two(size):
+            return f"{name}={size} is not a power of two ≥ 16 (fewer, larger blocks)"
+    if nblocks * max(in_block, mid, out_block) > LINEAR_MAX_FEATURES:
+        return f"more than {LINEAR_MAX_FEATURES} features per row"
+    if nblocks * mid * max(in_block, out_block) > LINEAR_MAX_WEIGHT_BLOCK:
+        return f"a factor has more than {LINEAR_MAX_WEIGHT_BLOCK} elements (use more blocks)"
+    return None
+
+
+def _linear_rows(features: int) -> int:
+    return max(16, min(64, LINEAR_TILE_ELEMENTS // features))
+
+
+def linear_forward(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """y = P L Pᵀ R x over the last axis of x."""
+    nblocks, mid, in_block = right.shape
+    out_block = left.shape[1]
+    rows = x.reshape(-1, nblocks * in_block).contiguous()
+    out = _empty((rows.shape[0], nblocks * out_block), x.dtype, x.device)
+    bm = _linear_rows(nblocks * max(in_block, mid, out_block))
+    _linear_forward_kernel[(triton.cdiv(rows.shape[0], bm),)](
+        rows,
+        left.contiguous(),
+        right.contiguous(),
+        out,
+        rows.shape[0],
+        NB=nblocks,
+        P=in_block,
+        Q=mid,
+        S=out_block,
+        BM=bm,
+        PRECISION=_precision(x.dtype),
+        num_warps=4,
+    )
+    return out.reshape(*x.shape[:-1], nblocks * out_block)
+
+
+def linear_backward(
+    grad_out: torch.Tensor, x: torch.Tensor, left: torch.Tensor, right: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """dx, dL, dR of :func:`linear_forward`."""
+    nblocks, mid, in_block = right.shape
+    out_block = left.shape[1]
+    rows = x.reshape(-1, nblocks * in_block).contiguous()
+    grad_rows = grad_out.reshape(-1, nblocks * out_block).contiguous()
+    n_rows = rows.shape[0]
+    bm = _linear_rows(nblocks * max(in_block, mid, out_block))
+    tiles = triton.cdiv(n_rows, bm)
+    programs = max(1, min(tiles, _target_programs(x.device)))
+    per_program = triton.cdiv(tiles, programs)
+    programs = triton.cdiv(tiles, per_program)
+    grad_x = _empty(rows.shape, rows.dtype, rows.device)
+    dl_partial = _empty((programs, *left.shape), torch.float32, x.device)
+    dr_partial = _empty((programs, *right.shape), torch.float32, x.device)
+    _linear_backward_kernel[(programs,)](
+        rows,
+        left.contiguous(),
+        right.contiguous(),
+        grad_rows,
+        grad_x,
+        dl_partial,
+        dr_partial,
+        n_rows,
+        per_program,
+        NB=nblocks,
+        P=in_block,
+        Q=mid,
+        S=out_block,
+        BM=bm,
+        PRECISION=_precision(x.dtype),
+        num_warps=4,
+    )
+    return grad_x.reshape(x.shape), dl_partial.sum(0).to(left.dtype), dr_partial.sum(0).to(right.dtype)
