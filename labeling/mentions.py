@@ -168,6 +168,8 @@ class MentionReader:
         mentions: list[SuvMention] = []
         previous_chain_end = 0
         for cue in self.cues:
+            if cue.first < previous_chain_end:  # "(SUVmax)" inside a spelled-out cue's chain
+                continue
             sent_start, sent_end = self.view.sentence_range(cue.first)
             floor = max(sent_start, previous_chain_end)
             items, _, pre_words = self._read_chain(cue, sent_end)
@@ -468,6 +470,10 @@ class MentionReader:
                 change_context or (g > 0 and group_time[g - 1] == "prior")
             ):
                 group_time[g] = "current"
+        for g in range(n_groups - 1):  # "6.2 -> 4.5": the value before an arrow is the earlier one
+            following = [w for kind, w in items[members[g + 1][0]].pre if kind == "word"]
+            if group_time[g] is None and any(w in lx.ARROWS for w in following):
+                group_time[g] = "prior"
         result: list[Timepoint | None] = []
         for k, item in enumerate(items):
             explicit, _ = self._explicit(item)

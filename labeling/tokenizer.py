@@ -133,6 +133,8 @@ REPORT_TOKEN = re.compile(
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 #: where ReportTokenizer leaves (text, token strings, token offsets) in ``Doc.user_data``
 TOKENS_KEY = ("onconet", "tokens")
 
@@ -148,6 +150,9 @@ class ReportTokenizer:
         self.vocab = vocab
 
     def __call__(self, text: str) -> Doc:
+        if not text.isascii() and _SURROGATE.search(text):
+            # lone surrogates (e.g. from a JSON "\\ud800" escape) cannot be stored; one-for-one keeps offsets
+            text = _SURROGATE.sub("\ufffd", text)
         words: list[str] = []
         spaces: list[bool] = []
         starts: list[int] = []
