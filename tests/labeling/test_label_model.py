@@ -101,7 +101,7 @@ def test_abstention_can_be_modelled_per_class():
 def test_bad_input():
     with pytest.raises(LabelModelError, match="2-D"):
         DawidSkeneModel().fit(np.zeros(3, dtype=int))
-    with pytest.raises(LabelModelError, match="-1..2"):
+    with pytest.raises(LabelModelError, match=r"-1\.\.2"):
         DawidSkeneModel().fit(np.array([[0, 3]]))
     with pytest.raises(LabelModelError, match="not fitted"):
         DawidSkeneModel().predict(np.array([[0, 1]]))

@@ -1,4 +1,4 @@
-"""The report tokenizers: the cases the rules exist for, agreement of the two implementations, losslessness."""
+"""The report tokenizers: the cases the rules exist for, both implementations agreeing, losslessness."""
 
 from __future__ import annotations
 
@@ -61,8 +61,10 @@ def test_whitespace_runs_are_tokens_and_single_spaces_are_not():
 
 
 REPORT_ALPHABET = st.sampled_from(
-    list("SUVmaxpeak0123456789.,:;=()-/x ~<>\n\t'’…→–")
-    + ["SUVmax", "SUV", " max ", "g/mL", "mm", "cm", "slice ", "prior ", "vs.", "é", "ø", "İ", "\u00a0"]
+    [
+        *"SUVmaxpeak0123456789.,:;=()-/x ~<>\n\t'’…→–",
+        *["SUVmax", "SUV", " max ", "g/mL", "mm", "cm", "slice ", "prior ", "vs.", "é", "ø", "İ", "\u00a0"],
+    ]
 )
 
 
