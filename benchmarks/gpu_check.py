@@ -14,7 +14,6 @@ import argparse
 import concurrent.futures
 import dataclasses
 import functools
-import importlib.util
 import multiprocessing
 import sys
 import time
@@ -152,50 +151,58 @@ def check_taylor_determinism(device: torch.device, small: bool) -> Result:
     )
 
 
+def _check(label: str, dtype: torch.dtype, run) -> Result:
+    t0 = time.perf_counter()
+    try:
+        errors, note = run(), ""
+    except Exception as exc:
+        errors, note = {}, f"{type(exc).__name__}: {exc}"[:300]
+    return Result(label, errors, TOLERANCE[dtype], time.perf_counter() - t0, note)
+
+
 def check_mixers(device: torch.device, small: bool) -> list[Result]:
-    """The other kernel modules' ops, through the contract signatures, where present."""
-    results = []
+    """The other kernel modules' ops (local 3D attention, Monarch mixing and linear)."""
     dtype = torch.float16 if device.type == "cpu" else torch.bfloat16
-    if importlib.util.find_spec("kernels.local_attention_3d") is not None:
-        t0 = time.perf_counter()
-        grid, window = ((8, 8, 8), (3, 3, 3)) if small else ((32, 32, 32), (5, 5, 5))
-        n = grid[0] * grid[1] * grid[2]
-        q, k, v = (torch.randn(2, 4, n, 64, device=device, dtype=torch.float64) for _ in range(3))
-        try:
-            errors = compare_op(
-                kernels.local_attention_3d,
-                kernels.local_attention_3d_reference,
-                [q, k, v],
-                dtype,
-                grid=grid,
-                window=window,
-            )
-            note = ""
-        except Exception as exc:
-            errors, note = {}, f"{type(exc).__name__}: {exc}"[:300]
-        label = f"local_attention_3d grid {grid} window {window}"
-        results.append(Result(label, errors, TOLERANCE[dtype], time.perf_counter() - t0, note))
-    if importlib.util.find_spec("kernels.monarch_mix_3d") is not None:
-        t0 = time.perf_counter()
-        size, channels = (8, 32) if small else (32, 256)
-        x = torch.randn(2, size, size, size, channels, device=device, dtype=torch.float64)
-        weights = [torch.randn(size, size, device=device, dtype=torch.float64) / size**0.5 for _ in range(3)]
-        try:
-            errors = compare_op(
-                kernels.monarch_mix_3d, kernels.monarch_mix_3d_reference, [x, *weights], dtype
-            )
-            note = ""
-        except Exception as exc:
-            errors, note = {}, f"{type(exc).__name__}: {exc}"[:300]
-        results.append(
-            Result(
-                f"monarch_mix_3d {size}³ C={channels}",
-                errors,
-                TOLERANCE[dtype],
-                time.perf_counter() - t0,
-                note,
-            )
+    results = []
+
+    grid, window = ((6, 5, 7), (3, 3, 5)) if small else ((24, 24, 24), (5, 5, 5))
+    n = grid[0] * grid[1] * grid[2]
+    q, k, v = (torch.randn(1, 2, n, 64, device=device, dtype=torch.float64) for _ in range(3))
+    local = functools.partial(kernels.local_attention_3d, backend="triton")
+    results.append(
+        _check(
+            f"local_attention_3d grid {grid} window {window}",
+            dtype,
+            lambda: compare_op(
+                local, kernels.local_attention_3d_reference, [q, k, v], dtype, grid=grid, window=window
+            ),
         )
+    )
+
+    size, channels = (8, 32) if small else (32, 128)
+    x = torch.randn(2, size, size, size, channels, device=device, dtype=torch.float64)
+    weights = [torch.randn(size, size, device=device, dtype=torch.float64) / size**0.5 for _ in range(3)]
+    mix = functools.partial(kernels.monarch_mix_3d, backend="triton")
+    results.append(
+        _check(
+            f"monarch_mix_3d {size}³ C={channels}",
+            dtype,
+            lambda: compare_op(mix, kernels.monarch_mix_3d_reference, [x, *weights], dtype),
+        )
+    )
+
+    tokens, nblocks, block = (64, 4, 16) if small else (65536, 16, 16)
+    xl = torch.randn(tokens, nblocks * block, device=device, dtype=torch.float64)
+    left = torch.randn(nblocks, block, block, device=device, dtype=torch.float64) / block**0.5
+    right = torch.randn(nblocks, block, block, device=device, dtype=torch.float64) / block**0.5
+    linear = functools.partial(kernels.monarch_linear, backend="triton")
+    results.append(
+        _check(
+            f"monarch_linear {tokens} tokens, {nblocks} blocks of {block}",
+            dtype,
+            lambda: compare_op(linear, kernels.monarch_linear_reference, [xl, left, right], dtype),
+        )
+    )
     return results
 
 

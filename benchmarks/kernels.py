@@ -218,12 +218,26 @@ def _time_config(config: taylor_triton.LaunchConfig, q, k, v, repeat: bool = Tru
     return fwd, bwd
 
 
+SPLIT_DQ_TILES = [(64, 4), (64, 8), (128, 8)]
+SPLIT_STATE_TILES = [(64, 4), (128, 8)]
+
+
 def sweep_candidates() -> list[taylor_triton.LaunchConfig]:
-    """The configurations the sweep starts with: each kernel's tile varied alone, and quad_mode 1."""
+    """Configurations to compile ahead: each kernel's tile varied alone, and the split query backward."""
     base = taylor_triton.current_config()
-    candidates = [base, dataclasses.replace(base, quad_mode=1)]
+    candidates = [base]
     for kernel, options in TILE_OPTIONS.items():
         candidates += [dataclasses.replace(base, **{kernel: taylor_triton.Tile(*tile)}) for tile in options]
+    for dq_tile in SPLIT_DQ_TILES:
+        for state_tile in SPLIT_STATE_TILES:
+            candidates.append(
+                dataclasses.replace(
+                    base,
+                    split_query_grad=True,
+                    query_dq=taylor_triton.Tile(*dq_tile),
+                    query_state=taylor_triton.Tile(*state_tile),
+                )
+            )
     return list(dict.fromkeys(candidates))
 
 
@@ -250,44 +264,76 @@ def precompile(configs: list[taylor_triton.LaunchConfig], n: int, workers: int) 
 
 
 def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.LaunchConfig:
-    """Coordinate search over each kernel's tile, then quad_mode and programs_per_sm; returns the best."""
+    """Coordinate search: each kernel's tile, the split query backward, pipelining depth, programs per SM."""
     q, k, v = _inputs(n)
     best = taylor_triton.current_config()
-    base_fwd, base_bwd = _time_config(best, q, k, v)
-    log(f"sweep N={n}: default {best} -> fwd {base_fwd:.3f} ms, bwd {base_bwd:.3f} ms")
+
+    def trial(label: str, candidate: taylor_triton.LaunchConfig) -> tuple[float, float] | None:
+        try:
+            fwd, bwd = _time_config(candidate, q, k, v)
+        except Exception as exc:
+            log(f"  {label}: failed: {type(exc).__name__}: {str(exc)[:200]}")
+            return None
+        log(f"  {label}: fwd {fwd:.3f} bwd {bwd:.3f} ms")
+        return fwd, bwd
+
+    def pick(candidates: dict[str, taylor_triton.LaunchConfig], score) -> None:
+        nonlocal best
+        results = {label: trial(label, c) for label, c in candidates.items()}
+        results = {label: r for label, r in results.items() if r is not None}
+        if results:
+            best = candidates[min(results, key=lambda label: score(*results[label]))]
+
+    base = trial("default", best)
+    log(f"sweep N={n}, starting from {best} ({base})")
     for kernel, options in TILE_OPTIONS.items():
-        uses_fwd = kernel in ("state", "output")
-        timings = {}
-        for block_n, warps in options:
-            candidate = dataclasses.replace(best, **{kernel: taylor_triton.Tile(block_n, warps)})
-            t0 = time.perf_counter()
-            try:
-                fwd, bwd = _time_config(candidate, q, k, v)
-            except Exception as exc:
-                log(f"  {kernel} ({block_n},{warps}) failed: {type(exc).__name__}: {str(exc)[:200]}")
-                continue
-            timings[(block_n, warps)] = fwd if uses_fwd else bwd
-            seconds = time.perf_counter() - t0
-            log(f"  {kernel} tile ({block_n},{warps}): fwd {fwd:.3f} bwd {bwd:.3f} ms ({seconds:.0f} s)")
-        if timings:
-            block_n, warps = min(timings, key=timings.get)
-            best = dataclasses.replace(best, **{kernel: taylor_triton.Tile(block_n, warps)})
-    for field, values in (("quad_mode", (0, 1)), ("programs_per_sm", (1, 2, 4))):
-        timings = {}
-        for value in values:
-            candidate = dataclasses.replace(best, **{field: value})
-            try:
-                fwd, bwd = _time_config(candidate, q, k, v)
-            except Exception as exc:
-                log(f"  {field}={value} failed: {type(exc).__name__}: {str(exc)[:200]}")
-                continue
-            timings[value] = fwd + bwd
-            log(f"  {field}={value}: fwd {fwd:.3f} bwd {bwd:.3f} ms")
-        if timings:
-            best = dataclasses.replace(best, **{field: min(timings, key=timings.get)})
-    fwd, bwd = _time_config(best, q, k, v)
-    log(f"sweep best {best} -> fwd {fwd:.3f} ms, bwd {bwd:.3f} ms")
+        candidates = {
+            f"{kernel} tile {tile}": dataclasses.replace(best, **{kernel: taylor_triton.Tile(*tile)})
+            for tile in options
+        }
+        pick(candidates, (lambda f, b: f) if kernel in ("state", "output") else (lambda f, b: b))
+    split = {"one query-backward kernel": best}
+    for dq_tile in SPLIT_DQ_TILES:
+        for state_tile in SPLIT_STATE_TILES:
+            split[f"split: dq tile {dq_tile}, state-gradient tile {state_tile}"] = dataclasses.replace(
+                best,
+                split_query_grad=True,
+                query_dq=taylor_triton.Tile(*dq_tile),
+                query_state=taylor_triton.Tile(*state_tile),
+            )
+    pick(split, lambda f, b: b)
+    for field, values in (("num_stages", (None, 2, 4)), ("programs_per_sm", (1, 2, 3, 4))):
+        pick({f"{field}={x}": dataclasses.replace(best, **{field: x}) for x in values}, lambda f, b: f + b)
+    log(f"sweep best {best}: {trial('best', best)}")
     return best
+
+
+def profile_kernels(n: int, log: Callable[[str], None]) -> None:
+    """GPU time per kernel of one forward+backward of ours (torch.profiler), against the wall time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    q, k, v = _inputs(n)
+    leaves = [t.requires_grad_() for t in (q, k, v)]
+    grad = torch.randn_like(v)
+
+    def step() -> None:
+        torch.autograd.grad(taylor_linear_attention(*leaves, backend="triton"), leaves, grad)
+
+    for _ in range(3):
+        step()
+    torch.cuda.synchronize()
+    steps = 20
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    parts = [(e.key, e.device_time_total / steps, e.count // steps) for e in prof.key_averages()]
+    parts = sorted((p for p in parts if p[1] > 0), key=lambda p: -p[1])
+    total = sum(p[1] for p in parts)
+    detail = ", ".join(
+        f"{name.strip('_')} {us:.0f} µs" + (f" ×{calls}" if calls > 1 else "") for name, us, calls in parts
+    )
+    log(f"N={n:,}: GPU time per fwd+bwd {total:.0f} µs = {detail}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -415,6 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     with_fla = not args.no_fla and importlib.util.find_spec("fla") is not None
     if not with_fla:
         log("(fla not importable: no fla anchors)")
+    log("")
+    log("Kernel time per forward+backward (torch.profiler, 20 steps):")
+    for n in args.sizes:
+        profile_kernels(n, log)
     for n in args.sizes:
         t0 = time.perf_counter()
         rows, floor = benchmark_size(n, ceilings, with_fla)

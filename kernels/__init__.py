@@ -6,9 +6,6 @@ Each op dispatches CUDA tensors to Triton and CPU tensors to its PyTorch referen
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from kernels.dispatch import KernelError, resolve_backend
 
 # Imported eagerly: a lazily imported submodule named like its function would shadow the function.
@@ -26,10 +23,6 @@ from kernels.taylor_linear_attention import (
     taylor_linear_attention_reference,
 )
 
-# Ops of the other kernel modules, imported on first use so that this package does not fail while a
-# sibling module is being written.
-_LAZY_EXPORTS: dict[str, str] = {}
-
 __all__ = [
     "KernelError",
     "MonarchLinear",
@@ -43,11 +36,4 @@ __all__ = [
     "taylor_feature_map",
     "taylor_linear_attention",
     "taylor_linear_attention_reference",
-    *_LAZY_EXPORTS,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_EXPORTS:
-        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
-    raise AttributeError(f"module 'kernels' has no attribute {name!r}")

@@ -37,7 +37,7 @@ import triton.language as tl
 FEATURE_PAD = 16  # d is padded to 16: the smallest matmul extent of the tensor cores.
 QUAD_FEATURES = FEATURE_PAD * FEATURE_PAD
 STATE_ROWS = QUAD_FEATURES + FEATURE_PAD + 1  # rows of S (and entries of z): S2, S1, S0
-REDUCE_ROWS = 32
+REDUCE_ROWS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +54,8 @@ class LaunchConfig:
 
     Attributes:
         state, output, query_grad, key_grad: tiles of the four token-loop kernels.
+        split_query_grad: run the query-side backward as two kernels, dq (tile ``query_dq``) and the
+            state gradient (tile ``query_state``), instead of one (tile ``query_grad``).
         num_stages: software-pipelining depth of the token loops (None: Triton's default).
         quad_mode: how x⊗x is formed on-chip: 0 = broadcast product + reshape, 1 = two matmuls with 0/1
             selection matrices.
@@ -67,6 +69,9 @@ class LaunchConfig:
     output: Tile = Tile(128, 8)
     query_grad: Tile = Tile(64, 8)
     key_grad: Tile = Tile(64, 4)
+    split_query_grad: bool = False
+    query_dq: Tile = Tile(64, 4)
+    query_state: Tile = Tile(64, 4)
     num_stages: int | None = None
     quad_mode: int = 0
     programs_per_sm: int = 2
@@ -76,7 +81,8 @@ class LaunchConfig:
     @property
     def chunk_granularity(self) -> int:
         """Chunks are whole multiples of every kernel's tile."""
-        return max(t.block_n for t in (self.state, self.output, self.query_grad, self.key_grad))
+        tiles = (self.state, self.output, self.query_grad, self.key_grad, self.query_dq, self.query_state)
+        return max(t.block_n for t in tiles)
 
 
 _config = LaunchConfig()
@@ -433,7 +439,10 @@ def _query_grad_kernel(
     QUAD_MODE: tl.constexpr,
     PRECISION: tl.constexpr,
     CONTRACT_PRECISION: tl.constexpr,
+    COMPUTE_DQ: tl.constexpr,
+    ACCUMULATE: tl.constexpr,
 ):
+    """dq (if COMPUTE_DQ) and the chunk's partial dŜ, dẑ (if ACCUMULATE): one pass or two lighter ones."""
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
     b = bh // H
@@ -468,27 +477,30 @@ def _query_grad_kernel(
         dden = -tl.sum(grad * out, axis=1) * inv_den
         dnum_mm = dnum.to(dtype)
 
-        # dq = scale1 (Ŝ1 dnum + ẑ1 dden) + 2 scale2 (Σ_j (Ŝ2 dnum)_ij q_j + dden ẑ2 q)
-        g1 = tl.dot(dnum_mm, s1_t, input_precision=PRECISION) + dden[:, None] * z1[None, :]
-        g2 = tl.dot(dnum_mm, s2_t, input_precision=PRECISION)
-        quad = _contract_pairs(g2, q, BLOCK_N, DP, QUAD_MODE, PRECISION, CONTRACT_PRECISION)
-        dq = scale1 * g1 + (2.0 * scale2) * (quad + dden[:, None] * t)
-        mask = valid[:, None] & (i[None, :] < D_QK)
-        tl.store(dq_base + rows[:, None] * stride_dqn + i[None, :], dq.to(dtype), mask=mask)
+        if COMPUTE_DQ:
+            # dq = scale1 (Ŝ1 dnum + ẑ1 dden) + 2 scale2 (Σ_j (Ŝ2 dnum)_ij q_j + dden ẑ2 q)
+            g1 = tl.dot(dnum_mm, s1_t, input_precision=PRECISION) + dden[:, None] * z1[None, :]
+            g2 = tl.dot(dnum_mm, s2_t, input_precision=PRECISION)
+            quad = _contract_pairs(g2, q, BLOCK_N, DP, QUAD_MODE, PRECISION, CONTRACT_PRECISION)
+            dq = scale1 * g1 + (2.0 * scale2) * (quad + dden[:, None] * t)
+            mask = valid[:, None] & (i[None, :] < D_QK)
+            tl.store(dq_base + rows[:, None] * stride_dqn + i[None, :], dq.to(dtype), mask=mask)
 
-        # dŜ = Σ φ̃(q) dnumᵀ, dẑ = Σ φ̃(q) dden
-        qq_t = (_pair_products_t(tl.trans(q), BLOCK_N, DP, QUAD_MODE, PRECISION) * scale2).to(dtype)
-        acc2 = tl.dot(qq_t, dnum_mm, acc2, input_precision=PRECISION)
-        acc1 = tl.dot(tl.trans((qf * scale1).to(dtype)), dnum_mm, acc1, input_precision=PRECISION)
-        acc0 += tl.sum(dnum, axis=0)
-        q_dden = qf * dden[:, None]
-        dz2 = tl.dot(tl.trans(q_dden), qf, dz2, input_precision="ieee")
-        dz1 += tl.sum(q_dden, axis=0)
-        dz0 += dden
-    slot = bh * tl.num_programs(1) + chunk
-    _store_partial(
-        PART_S, PART_Z, slot, acc2, acc1, acc0, dz2 * scale2, dz1 * scale1, tl.sum(dz0, axis=0), DP, DV, R
-    )
+        if ACCUMULATE:
+            # dŜ = Σ φ̃(q) dnumᵀ, dẑ = Σ φ̃(q) dden
+            qq_t = (_pair_products_t(tl.trans(q), BLOCK_N, DP, QUAD_MODE, PRECISION) * scale2).to(dtype)
+            acc2 = tl.dot(qq_t, dnum_mm, acc2, input_precision=PRECISION)
+            acc1 = tl.dot(tl.trans((qf * scale1).to(dtype)), dnum_mm, acc1, input_precision=PRECISION)
+            acc0 += tl.sum(dnum, axis=0)
+            q_dden = qf * dden[:, None]
+            dz2 = tl.dot(tl.trans(q_dden), qf, dz2, input_precision="ieee")
+            dz1 += tl.sum(q_dden, axis=0)
+            dz0 += dden
+    if ACCUMULATE:
+        slot = bh * tl.num_programs(1) + chunk
+        _store_partial(
+            PART_S, PART_Z, slot, acc2, acc1, acc0, dz2 * scale2, dz1 * scale1, tl.sum(dz0, axis=0), DP, DV, R
+        )
 
 
 @triton.jit
@@ -742,12 +754,17 @@ def backward(
     dq = _empty(*q.shape, device=q.device, dtype=q.dtype)
     part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
     part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=q.device, dtype=torch.float32)
-    _query_grad_kernel[grid](
-        q, out, grad_out, state, norm, inv_scale, dq, part_s, part_z,
-        eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
-        *q.stride()[:3], *out.stride()[:3], *grad_out.stride()[:3], *dq.stride()[:3], d, d_v,
-        **common, **_tile_kwargs(cfg.query_grad, dv_pad, q.dtype, True),
-    )  # fmt: skip
+    passes = [(True, True, cfg.query_grad)]
+    if cfg.split_query_grad:  # two lighter kernels (fewer registers) instead of one
+        passes = [(True, False, cfg.query_dq), (False, True, cfg.query_state)]
+    for compute_dq, accumulate, tile in passes:
+        _query_grad_kernel[grid](
+            q, out, grad_out, state, norm, inv_scale, dq, part_s, part_z,
+            eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
+            *q.stride()[:3], *out.stride()[:3], *grad_out.stride()[:3], *dq.stride()[:3], d, d_v,
+            COMPUTE_DQ=compute_dq, ACCUMULATE=accumulate, **common,
+            **_tile_kwargs(tile, dv_pad, q.dtype, accumulate),
+        )  # fmt: skip
     dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)
 
     dk = _empty(*k.shape, device=k.device, dtype=k.dtype)

@@ -107,7 +107,14 @@ def test_bad_mask_is_refused():
 # ------------------------------------------------------------------------------------------------
 
 # Small tiles so that short sequences still span several tiles and chunks; the real tiles on a GPU.
-SMALL_TILES = {"state": (32, 4), "output": (16, 4), "query_grad": (16, 4), "key_grad": (32, 4)}
+SMALL_TILES = {
+    "state": (32, 4),
+    "output": (16, 4),
+    "query_grad": (16, 4),
+    "key_grad": (32, 4),
+    "query_dq": (16, 4),
+    "query_state": (32, 4),
+}
 
 
 def _triton_config(**overrides):
@@ -143,12 +150,14 @@ def _compare_with_reference(q, k, v, mask, dtype, device, tolerance, chunks=None
     return out.detach()
 
 
-@pytest.mark.parametrize("quad_mode", [0, 1])
-def test_triton_float32_matches_reference_with_padding_mask(seeded_generator, kernel_device, quad_mode):
+@pytest.mark.parametrize(("quad_mode", "split_query_grad"), [(0, False), (1, True)])
+def test_triton_float32_matches_reference_with_padding_mask(
+    seeded_generator, kernel_device, quad_mode, split_query_grad
+):
     q, k, v = _random_qkv(seeded_generator, 2, 2, 150, 16, 40)
     mask = torch.rand(2, 150, generator=seeded_generator) > 0.25
     mask[1] = False  # a volume with no real token: output 0, gradients 0, no NaN
-    with _triton_config(quad_mode=quad_mode):
+    with _triton_config(quad_mode=quad_mode, split_query_grad=split_query_grad):
         out = _compare_with_reference(q, k, v, mask, torch.float32, kernel_device, 1e-5, chunks=2)
     assert out[1].abs().max() == 0
 
