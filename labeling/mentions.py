@@ -48,6 +48,7 @@ _REFERENCE_PREPOSITIONS: Final = frozenset({"in", "within", "of", "at", "over", 
 _STRONG_REFERENCE: Final = frozenset(
     {"pool", "bloodpool", "background", "reference", "physiologic", "physiological", "parenchyma", "baggrund"}
 )
+_NUMBER_STARTS: Final = frozenset("0123456789.,")
 _SIZE_UNITS: Final = {
     "mm": 1.0,
     "cm": 10.0,
@@ -113,6 +114,8 @@ class _Item:
     index: int
     pre: list[tuple[str, str]] = field(default_factory=list)
     post: list[tuple[str, str]] = field(default_factory=list)
+    #: (timepoint, date) from its own words, filled on first use (after the chain is split)
+    explicit: tuple[Timepoint | None, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,7 @@ class MentionReader:
         self.view = view
         self.cues = cues
         self.cue_at = {cue.first: cue for cue in cues}
+        self._sizes_by_sentence: dict[int, list[tuple[int, int, float]]] = {}
 
     # --- public --------------------------------------------------------------------------------
 
@@ -482,6 +486,11 @@ class MentionReader:
 
     def _explicit(self, item: _Item) -> tuple[Timepoint | None, str | None]:
         """Time words next to one value: the first after it, else the nearest before it; and its date."""
+        if item.explicit is None:
+            item.explicit = self._find_explicit(item)
+        return item.explicit
+
+    def _find_explicit(self, item: _Item) -> tuple[Timepoint | None, str | None]:
         date = next((w for kind, w in item.post if kind == "date"), None)
         if date is None:
             date = next((w for kind, w in reversed(item.pre) if kind == "date"), None)
@@ -693,12 +702,17 @@ class MentionReader:
 
     def _sentence_sizes(self, sent_start: int, sent_end: int) -> list[tuple[int, int, float]]:
         """(first token, one past last token, largest dimension in mm) of each size in a sentence."""
+        if sent_start not in self._sizes_by_sentence:
+            self._sizes_by_sentence[sent_start] = self._find_sizes(sent_start, sent_end)
+        return self._sizes_by_sentence[sent_start]
+
+    def _find_sizes(self, sent_start: int, sent_end: int) -> list[tuple[int, int, float]]:
         v = self.view
         lower = v.lower
         sizes = []
         k = sent_start
         while k < sent_end:
-            if not NUMBER.fullmatch(lower[k]):
+            if lower[k][:1] not in _NUMBER_STARTS or not NUMBER.fullmatch(lower[k]):
                 k += 1
                 continue
             dims = [parse_value(lower[k])]
