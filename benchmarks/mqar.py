@@ -1,0 +1,313 @@
+"""MQAR recall study of the sequence mixers: accuracy against pairs, sequence length and state size.
+
+    python benchmarks/mqar.py --profile full [--out benchmarks/results]   # the stored study, ~15 CPU-min
+    ONCONET_PROFILE=small python benchmarks/mqar.py --out /tmp/mqar      # a seconds-long smoke run
+
+Every model (one per mixer at equal width, plus narrower-state variants of the linear mixers) is
+trained once on a mixture of MQAR settings and evaluated on every (sequence length, pairs) setting,
+as in Zoology. Writes ``mqar.csv`` (one row per model and test setting), ``mqar_loss.csv`` (the
+training curves) and ``mqar.png``, and prints the accuracy table. Runs on one CPU thread by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, and benchmarks/kernels.py would shadow the
+# kernels package; drop the folder so that ``import kernels`` finds the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from onconet.mqar.data import generate_mqar  # noqa: E402
+from onconet.mqar.models import (  # noqa: E402
+    MqarLanguageModel,
+    MqarModelConfig,
+    count_parameters,
+    recurrent_state_size,
+)
+from onconet.mqar.train import TrainConfig, recall_accuracy, train_model  # noqa: E402
+
+#: model name -> what it is, for the table and the plot legend
+MAIN_MODELS = ("attention", "based", "taylor", "monarch")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the study: a name, its mixer settings and whether it is a main (equal-width) model."""
+
+    name: str
+    mixer: str
+    feature_dim: int = 16
+    window: int = 32
+    main: bool = True
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a run depends on."""
+
+    vocab_size: int
+    d_model: int
+    train_settings: tuple[tuple[int, int, int], ...]  # (seq_len, kv pairs, examples)
+    test_lengths: tuple[int, ...]
+    test_pairs: tuple[int, ...]
+    test_examples: int
+    train: TrainConfig
+    models: tuple[ModelSpec, ...]
+    tradeoff_setting: tuple[int, int]  # (seq_len, kv pairs) of the state-size plot
+    extra: dict = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    "full": Profile(
+        vocab_size=256,
+        d_model=64,
+        train_settings=(
+            (64, 4, 1000),
+            (64, 8, 1000),
+            (128, 8, 500),
+            (128, 16, 500),
+            (256, 16, 250),
+            (256, 32, 250),
+            (256, 64, 250),
+        ),
+        test_lengths=(64, 128, 256, 512),
+        test_pairs=(4, 8, 16, 32, 64),
+        test_examples=200,
+        train=TrainConfig(epochs=8, batch_size=16, learning_rate=3e-3),
+        models=(
+            ModelSpec("attention", "attention"),
+            ModelSpec("based", "based", feature_dim=16, window=32),
+            ModelSpec("taylor", "taylor", feature_dim=16),
+            ModelSpec("monarch", "monarch"),
+            ModelSpec("taylor-f8", "taylor", feature_dim=8, main=False),
+            ModelSpec("taylor-f4", "taylor", feature_dim=4, main=False),
+            ModelSpec("based-f8-w16", "based", feature_dim=8, window=16, main=False),
+        ),
+        tradeoff_setting=(256, 64),
+    ),
+    "small": Profile(
+        vocab_size=64,
+        d_model=32,
+        train_settings=((32, 2, 128), (64, 4, 64)),
+        test_lengths=(32, 64, 128),
+        test_pairs=(2, 4, 8),
+        test_examples=32,
+        train=TrainConfig(epochs=2, batch_size=16, learning_rate=3e-3),
+        models=(
+            ModelSpec("attention", "attention"),
+            ModelSpec("based", "based", feature_dim=8, window=8),
+            ModelSpec("taylor", "taylor", feature_dim=8),
+            ModelSpec("monarch", "monarch"),
+            ModelSpec("taylor-f4", "taylor", feature_dim=4, main=False),
+        ),
+        tradeoff_setting=(64, 8),
+    ),
+}
+
+
+def test_settings(profile: Profile) -> list[tuple[int, int]]:
+    """Every (seq_len, pairs) of the grid that fits (4 tokens per pair at least)."""
+    return [(n, kv) for n in profile.test_lengths for kv in profile.test_pairs if 4 * kv <= n]
+
+
+def model_config(profile: Profile, spec: ModelSpec) -> MqarModelConfig:
+    """The model configuration of one spec under a profile."""
+    return MqarModelConfig(
+        spec.mixer,
+        vocab_size=profile.vocab_size,
+        d_model=profile.d_model,
+        feature_dim=spec.feature_dim,
+        window=spec.window,
+        max_seq_len=max(profile.test_lengths),
+    )
+
+
+def run_study(
+    profile: Profile, seed: int = 0, only: list[str] | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Train and evaluate every model of ``profile``; rows of the accuracy table and of the loss curves."""
+    train = [
+        generate_mqar(n, seq, kv, profile.vocab_size, seed=seed) for seq, kv, n in profile.train_settings
+    ]
+    tests = [
+        generate_mqar(profile.test_examples, seq, kv, profile.vocab_size, seed=seed + 1000)
+        for seq, kv in test_settings(profile)
+    ]
+    rows, losses = [], []
+    for spec in profile.models:
+        if only and spec.name not in only:
+            continue
+        config = model_config(profile, spec)
+        torch.manual_seed(seed)
+        model = MqarLanguageModel(config)
+        start = time.process_time()
+        result = train_model(model, train, profile.train, progress=sys.stderr.isatty(), description=spec.name)
+        train_cpu = time.process_time() - start
+        start = time.process_time()
+        accuracies = {seg.name: recall_accuracy(model, seg) for seg in tests}
+        eval_cpu = time.process_time() - start
+        for seg in tests:
+            rows.append(
+                {
+                    "model": spec.name,
+                    "mixer": spec.mixer,
+                    "main": int(spec.main),
+                    "d_model": config.d_model,
+                    "feature_dim": spec.feature_dim if spec.mixer in ("taylor", "based") else "",
+                    "window": spec.window if spec.mixer == "based" else "",
+                    "parameters": count_parameters(model),
+                    "seq_len": seg.seq_len,
+                    "num_kv_pairs": seg.num_kv_pairs,
+                    "accuracy": round(accuracies[seg.name], 4),
+                    "state_size": recurrent_state_size(config, seg.seq_len),
+                    "final_loss": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 4),
+                    "train_cpu_s": round(train_cpu, 1),
+                    "eval_cpu_s": round(eval_cpu, 1),
+                }
+            )
+        every = max(1, len(result.losses) // 100)
+        for step in range(0, len(result.losses), every):
+            window = result.losses[step : step + every]
+            losses.append({"model": spec.name, "step": step, "loss": round(sum(window) / len(window), 4)})
+        hardest = tests[-1].name
+        print(
+            f"{spec.name:>14}: trained {len(result.losses)} steps in {train_cpu:.0f} CPU-s, "
+            f"final loss {rows[-1]['final_loss']:.3f}, {hardest} accuracy {accuracies[hardest]:.3f}",
+            flush=True,
+        )
+    return rows, losses
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Write ``rows`` (dicts with the same keys) to ``path`` through a temporary file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def accuracy_table(rows: list[dict]) -> str:
+    """A markdown table: one row per model, one column per (seq_len, pairs) setting."""
+    settings = sorted({(r["seq_len"], r["num_kv_pairs"]) for r in rows})
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    acc = {(r["model"], r["seq_len"], r["num_kv_pairs"]): r["accuracy"] for r in rows}
+    state = {(r["model"], r["seq_len"]): r["state_size"] for r in rows}
+    longest = max(s for s, _ in settings)
+    header = ["model", f"state@N{longest}", *(f"N{n} kv{kv}" for n, kv in settings)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for m in models:
+        cells = [m, f"{state[(m, longest)]:,}", *(f"{acc[(m, n, kv)]:.3f}" for n, kv in settings)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ordering_summary(rows: list[dict]) -> str:
+    """Whether attention ≥ BASED > Taylor holds at the largest number of pairs of each length."""
+    acc = {(r["model"], r["seq_len"], r["num_kv_pairs"]): r["accuracy"] for r in rows}
+    lines = []
+    for n in sorted({r["seq_len"] for r in rows}):
+        kv = max(r["num_kv_pairs"] for r in rows if r["seq_len"] == n)
+        try:
+            a, b, t = (acc[(m, n, kv)] for m in ("attention", "based", "taylor"))
+        except KeyError:
+            continue
+        holds = a >= b - 0.01 and b > t
+        lines.append(
+            f"N={n}, kv={kv}: attention {a:.3f}, based {b:.3f}, taylor {t:.3f} -> "
+            f"attention >= based > taylor {'holds' if holds else 'does NOT hold'}"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], profile: Profile, path: Path) -> None:
+    """Accuracy against pairs per sequence length (main models) and against state size (all models)."""
+    lengths = sorted({r["seq_len"] for r in rows})
+    fig, axes = plt.subplots(1, len(lengths) + 1, figsize=(4 * (len(lengths) + 1), 3.6))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    colors = {m: plt.cm.tab10(i) for i, m in enumerate(models)}
+    for ax, n in zip(axes[:-1], lengths, strict=True):
+        for m in models:
+            pts = sorted(
+                (r["num_kv_pairs"], r["accuracy"]) for r in rows if r["model"] == m and r["seq_len"] == n
+            )
+            main = any(r["main"] for r in rows if r["model"] == m)
+            if pts and main:
+                ax.plot(*zip(*pts, strict=True), "o-", color=colors[m], label=m)
+        ax.set(title=f"sequence length {n}", xlabel="key-value pairs", xscale="log", ylim=(-0.02, 1.02))
+        ax.set_xticks(profile.test_pairs, [str(p) for p in profile.test_pairs])
+    axes[0].set_ylabel("recall accuracy")
+    axes[0].legend(fontsize=8)
+    n, kv = profile.tradeoff_setting
+    ax = axes[-1]
+    for m in models:
+        pts = [
+            (r["state_size"], r["accuracy"])
+            for r in rows
+            if r["model"] == m and (r["seq_len"], r["num_kv_pairs"]) == (n, kv)
+        ]
+        for x, y in pts:
+            ax.scatter(x, y, color=colors[m], s=40)
+            ax.annotate(m, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set(title=f"recall vs state (N={n}, {kv} pairs)", xlabel="recurrent state (floats)", xscale="log")
+    ax.set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the study and write its CSVs and plot."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=os.environ.get("ONCONET_PROFILE", "full"),
+        help="study size (default: $ONCONET_PROFILE or full)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the outputs")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", nargs="*", help="only these models (names as in the table)")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    profile = PROFILES[args.profile]
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(
+        f"MQAR study, profile {args.profile}: d_model={profile.d_model}, vocab={profile.vocab_size}, "
+        f"{len(profile.models)} models, {len(test_settings(profile))} test settings, "
+        f"torch {torch.__version__}, {args.threads} thread(s)",
+        flush=True,
+    )
+    start = time.process_time()
+    rows, losses = run_study(profile, seed=args.seed, only=args.models)
+    write_csv(args.out / "mqar.csv", rows)
+    write_csv(args.out / "mqar_loss.csv", losses)
+    plot(rows, profile, args.out / "mqar.png")
+    print(f"\nRecall accuracy (train config: {asdict(profile.train)})\n")
+    print(accuracy_table(rows))
+    print("\n" + ordering_summary(rows))
+    print(
+        f"\ntotal {time.process_time() - start:.0f} CPU-s; "
+        f"wrote {args.out / 'mqar.csv'}, mqar_loss.csv, mqar.png"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
