@@ -1,0 +1,131 @@
+"""Pieces every token backbone shares: 3D patch embedding, position code, MLP, the block runner.
+
+Tokens are the cells of an (X, Y, Z) grid flattened row-major with z fastest, the layout the ``kernels``
+ops expect (token index = (x·Y + y)·Z + z).
+
+Example:
+    >>> import torch
+    >>> embed = PatchEmbed3d(in_channels=2, dim=8, patch_size=4)
+    >>> tokens, grid = embed(torch.randn(1, 2, 8, 12, 16))
+    >>> tokens.shape, grid
+    (torch.Size([1, 24, 8]), (2, 3, 4))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from onconet.errors import ConfigError
+
+Grid = tuple[int, int, int]
+
+
+class TokenGrid(NamedTuple):
+    """A backbone's output: ``tokens`` (B, N, D) on the token ``grid`` (X, Y, Z), N = X·Y·Z."""
+
+    tokens: torch.Tensor
+    grid: Grid
+
+
+def as_triple(value: int | Sequence[int], name: str) -> Grid:
+    """``value`` as an (x, y, z) triple of positive ints; a single int is used for every axis."""
+    triple = (value,) * 3 if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(triple) != 3 or min(triple) < 1:
+        raise ConfigError(f"{name} must be a positive int or three positive ints (x, y, z), got {value!r}")
+    return triple  # type: ignore[return-value]
+
+
+def token_grid(image_size: int | Sequence[int], patch_size: int | Sequence[int]) -> Grid:
+    """The token grid of an image cut into patches; raises ConfigError unless the patches tile it."""
+    size, patch = as_triple(image_size, "image_size"), as_triple(patch_size, "patch_size")
+    if any(s % p for s, p in zip(size, patch, strict=True)):
+        raise ConfigError(
+            f"image size {size} is not a multiple of the patch size {patch}; change data.spatial_size "
+            "or model.backbone_kwargs.patch_size"
+        )
+    return tuple(s // p for s, p in zip(size, patch, strict=True))  # type: ignore[return-value]
+
+
+class PatchEmbed3d(nn.Module):
+    """Non-overlapping 3D patches (a strided convolution) -> tokens (B, N, dim) and their grid."""
+
+    def __init__(self, in_channels: int, dim: int, patch_size: int | Sequence[int] = 4) -> None:
+        super().__init__()
+        self.patch_size = as_triple(patch_size, "patch_size")
+        self.proj = nn.Conv3d(in_channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
+
+    def forward(self, x: torch.Tensor) -> TokenGrid:
+        """(B, C, X, Y, Z) -> tokens (B, X/px · Y/py · Z/pz, dim)."""
+        token_grid(tuple(x.shape[2:]), self.patch_size)  # clear error for sizes the patches do not tile
+        features = self.proj(x)  # (B, dim, X', Y', Z')
+        grid = tuple(features.shape[2:])
+        return TokenGrid(features.flatten(2).transpose(1, 2), grid)  # type: ignore[arg-type]
+
+
+def sincos_position_3d(grid: Grid, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """A fixed (N, dim) sine-cosine code of each token's (x, y, z) position; works for any grid size.
+
+    Each axis gets ``2·(dim // 6)`` channels (sines and cosines of geometric frequencies); leftover
+    channels stay zero.
+    """
+    per_axis = dim // 6
+    code = torch.zeros(math.prod(grid), dim, device=device)
+    if per_axis == 0:
+        return code
+    frequencies = 1.0 / (100.0 ** (torch.arange(per_axis, device=device) / per_axis))
+    axes = torch.meshgrid(*(torch.arange(n, device=device, dtype=torch.float32) for n in grid), indexing="ij")
+    for i, coordinate in enumerate(axes):
+        angles = coordinate.reshape(-1, 1) * frequencies  # (N, per_axis)
+        code[:, 2 * i * per_axis : (2 * i + 1) * per_axis] = torch.sin(angles)
+        code[:, (2 * i + 1) * per_axis : (2 * i + 2) * per_axis] = torch.cos(angles)
+    return code
+
+
+class Mlp(nn.Module):
+    """Two dense layers with GELU: dim -> hidden -> dim."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
+
+
+class TokenBackbone(nn.Module):
+    """Patch embedding + position code + a stack of blocks ``block(x, grid)`` + final LayerNorm.
+
+    Subclasses fill ``self.blocks``. ``set_grad_checkpointing(True)`` recomputes each block in the
+    backward pass instead of keeping its activations (memory for time).
+    """
+
+    def __init__(self, in_channels: int, dim: int, patch_size: int | Sequence[int]) -> None:
+        super().__init__()
+        self.out_dim = dim
+        self.patch_embed = PatchEmbed3d(in_channels, dim, patch_size)
+        self.blocks = nn.ModuleList()
+        self.norm = nn.LayerNorm(dim)
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute blocks in the backward pass (activation checkpointing)."""
+        self.grad_checkpointing = enabled
+
+    def forward(self, x: torch.Tensor) -> TokenGrid:
+        """(B, C, X, Y, Z) volumes -> tokens (B, N, dim) on their grid."""
+        tokens, grid = self.patch_embed(x)
+        tokens = tokens + sincos_position_3d(grid, self.out_dim, tokens.device).to(tokens.dtype)
+        for block in self.blocks:
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                tokens = checkpoint(block, tokens, grid, use_reentrant=False)
+            else:
+                tokens = block(tokens, grid)
+        return TokenGrid(self.norm(tokens), grid)

@@ -1,0 +1,269 @@
+"""The LightningModule: the paired-exam model, confidence-weighted cross-entropy, AdamW + warm-up cosine.
+
+Batches come from :class:`onconet.data.datamodule.PairDataModule`: ``baseline`` and ``followup``
+(B, 2, X, Y, Z) volumes (SUV, CT), ``label`` (B,) class indices of ``RESPONSE_CLASSES``, ``weight``
+(B,) label confidences, and the pair's identifiers. Validation and test log macro one-vs-rest AUROC,
+the change AUROC, accuracy and quadratic kappa; after a test the metrics table is printed and saved
+(``test_metrics.csv`` / ``.md``) with the per-pair probabilities (``test_predictions.csv``) in the run's
+log folder.
+
+Example:
+    >>> import torch
+    >>> module = ResponseModule("vit_sdpa", {"dim": 32, "depth": 1, "heads": 2}, image_size=(16, 16, 16))
+    >>> batch = torch.randn(2, 2, 16, 16, 16)
+    >>> module(batch, batch).shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+from onconet.classes import RESPONSE_CLASSES
+from onconet.errors import ConfigError
+from onconet.models.backbones import create_backbone
+from onconet.models.fusion import PairedResponseModel
+from onconet.models.metrics import METRIC_NAMES, ResponseMetrics, metrics_markdown
+
+#: Identifier columns carried by every batch and written with each prediction.
+ID_KEYS: tuple[str, ...] = ("patient_id", "site", "baseline_study_uid", "followup_study_uid")
+PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"prob_{name}" for name in RESPONSE_CLASSES)
+# Parameters kept out of weight decay besides biases and norms: learned embeddings, Monarch axis mixers
+# (decay would pull them towards zero instead of their identity start).
+_NO_DECAY_SUFFIXES = ("timepoint", ".w_x", ".w_y", ".w_z")
+
+
+def weighted_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Mean over the batch of weight × cross-entropy (a weight-0 pair contributes nothing).
+
+    Example:
+        >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+        >>> labels = torch.tensor([0, 2])
+        >>> full = weighted_cross_entropy(logits, labels)
+        >>> half = weighted_cross_entropy(logits, labels, torch.tensor([1.0, 0.0]))
+        >>> bool(torch.isclose(half, F.cross_entropy(logits[:1], labels[:1]) / 2))
+        True
+    """
+    losses = F.cross_entropy(logits.float(), labels, reduction="none", label_smoothing=label_smoothing)
+    if weights is not None:
+        losses = losses * weights.to(losses.dtype)
+    return losses.mean()
+
+
+def warmup_cosine_factor(step: int, total_steps: int | None, warmup_steps: int, min_ratio: float) -> float:
+    """Learning-rate multiplier: linear warm-up to 1, then cosine decay to ``min_ratio`` at ``total_steps``.
+
+    Example:
+        >>> [round(warmup_cosine_factor(s, 10, 2, 0.0), 3) for s in (0, 1, 2, 6, 10)]
+        [0.5, 1.0, 1.0, 0.5, 0.0]
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if total_steps is None:
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class ResponseModule(pl.LightningModule):
+    """Response / stable / progression from a pair of PET/CT exams.
+
+    Args:
+        backbone: registered backbone name (``based3d``, ``monarch3d``, ``densenet121``, ``vit_sdpa``).
+        backbone_kwargs: the backbone's sizes (dim, depth, heads, patch_size, ...).
+        image_size: input volume size (x, y, z); the CLI links it to ``data.spatial_size``.
+        in_channels: image channels (SUV, CT).
+        fusion_heads, fusion_feature_dim: prefix linear attention of the fusion.
+        head_hidden: hidden width of the classification head.
+        dropout: dropout in the head.
+        learning_rate: peak AdamW learning rate.
+        weight_decay: AdamW weight decay (not on biases, norms, embeddings, Monarch axis mixers).
+        warmup_fraction: share of the training steps spent warming up linearly.
+        min_lr_ratio: final learning rate / peak after the cosine decay.
+        confidence_weighting: weigh each pair's loss by its label confidence (weak labels).
+        label_smoothing: cross-entropy label smoothing.
+        bf16_autocast: run the forward pass in bfloat16 autocast on CUDA (ignored on the CPU).
+        gradient_checkpointing: recompute backbone blocks in the backward pass to save memory.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "based3d",
+        backbone_kwargs: dict[str, Any] | None = None,
+        image_size: Sequence[int] = (64, 64, 64),
+        in_channels: int = 2,
+        fusion_heads: int = 4,
+        fusion_feature_dim: int = 16,
+        head_hidden: int = 128,
+        dropout: float = 0.1,
+        learning_rate: float = 3e-4,
+        weight_decay: float = 0.05,
+        warmup_fraction: float = 0.1,
+        min_lr_ratio: float = 0.01,
+        confidence_weighting: bool = True,
+        label_smoothing: float = 0.0,
+        bf16_autocast: bool = True,
+        gradient_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        kwargs = dict(backbone_kwargs or {})
+        for reserved in ("image_size", "in_channels"):
+            if reserved in kwargs:
+                raise ConfigError(
+                    f"model.backbone_kwargs.{reserved}: set model.{reserved} (or data.spatial_size) instead"
+                )
+        net = create_backbone(backbone, in_channels=in_channels, image_size=tuple(image_size), **kwargs)
+        if gradient_checkpointing:
+            net.set_grad_checkpointing(True)
+        self.model = PairedResponseModel(
+            net,
+            num_classes=len(RESPONSE_CLASSES),
+            fusion_heads=fusion_heads,
+            fusion_feature_dim=fusion_feature_dim,
+            head_hidden=head_hidden,
+            dropout=dropout,
+        )
+        self.val_metrics = ResponseMetrics()
+        self.test_metrics = ResponseMetrics()
+        self._test_rows: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------------------------------------
+    # forward and steps
+    # ------------------------------------------------------------------------------------------------
+
+    def forward(self, baseline: torch.Tensor, followup: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 3) in float32, in the order of ``RESPONSE_CLASSES``."""
+        autocast = self.hparams.bf16_autocast and baseline.is_cuda
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            logits = self.model(baseline, followup)
+        return logits.float()
+
+    def _loss(self, batch: dict[str, Any], logits: torch.Tensor) -> torch.Tensor:
+        weights = batch["weight"] if self.hparams.confidence_weighting else None
+        return weighted_cross_entropy(logits, batch["label"], weights, self.hparams.label_smoothing)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["baseline"], batch["followup"])
+        loss = self._loss(batch, logits)
+        size = len(batch["label"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        accuracy = (logits.argmax(dim=1) == batch["label"]).float().mean()
+        self.log("train/accuracy", accuracy, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    def _evaluate(self, batch: dict[str, Any], stage: str, metrics: ResponseMetrics) -> torch.Tensor:
+        logits = self(batch["baseline"], batch["followup"])
+        loss = self._loss(batch, logits)
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
+        metrics.update(torch.softmax(logits, dim=1), batch["label"])
+        return logits
+
+    def _log_metrics(self, stage: str, metrics: ResponseMetrics) -> dict[str, float]:
+        values = metrics.compute()
+        metrics.reset()
+        for name in METRIC_NAMES:
+            self.log(f"{stage}/{name}", values[name], prog_bar=name == "macro_auroc")
+        return values
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self._evaluate(batch, "test", self.test_metrics)
+        self._test_rows.extend(prediction_rows(batch, torch.softmax(logits, dim=1)))
+
+    def on_test_epoch_start(self) -> None:
+        self._test_rows = []
+
+    def on_test_epoch_end(self) -> None:
+        values = self._log_metrics("test", self.test_metrics)
+        out_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        rank = self.trainer.global_rank
+        suffix = f".rank{rank}" if self.trainer.world_size > 1 else ""
+        write_rows(out_dir / f"test_predictions{suffix}.csv", self._test_rows)
+        if rank == 0:
+            table = metrics_markdown(values, title="test")
+            write_rows(out_dir / "test_metrics.csv", [{"split": "test", **values}])
+            (out_dir / "test_metrics.md").write_text(table + "\n")
+            print(f"\n{table}\n(saved in {out_dir}/test_metrics.csv, .md and test_predictions.csv)")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        return prediction_rows(batch, torch.softmax(self(batch["baseline"], batch["followup"]), dim=1))
+
+    # ------------------------------------------------------------------------------------------------
+    # optimisation
+    # ------------------------------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        decay, no_decay = [], []
+        for name, parameter in self.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            plain = parameter.ndim <= 1 or name.endswith(_NO_DECAY_SUFFIXES)
+            (no_decay if plain else decay).append(parameter)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": self.hparams.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=self.hparams.learning_rate,
+        )
+        estimated = self.trainer.estimated_stepping_batches
+        total = int(estimated) if math.isfinite(estimated) else None
+        warmup = round(self.hparams.warmup_fraction * total) if total else 0
+        min_ratio = self.hparams.min_lr_ratio
+
+        def factor(step: int) -> float:  # a plain function: LambdaLR saves no state for it
+            return warmup_cosine_factor(step, total, warmup, min_ratio)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def prediction_rows(batch: dict[str, Any], probs: torch.Tensor) -> list[dict[str, Any]]:
+    """One row per pair: identifiers, ``label`` (given, or empty), ``predicted`` and ``prob_<class>``."""
+    probs = probs.detach().float().cpu()
+    labels = batch.get("label")
+    rows = []
+    for i, p in enumerate(probs.tolist()):
+        row: dict[str, Any] = {key: _item(batch[key], i) for key in ID_KEYS if key in batch}
+        given = int(labels[i]) if labels is not None else -1
+        row["label"] = RESPONSE_CLASSES[given] if given >= 0 else ""
+        row["predicted"] = RESPONSE_CLASSES[max(range(len(p)), key=p.__getitem__)]
+        row.update({column: f"{value:.6f}" for column, value in zip(PROBABILITY_COLUMNS, p, strict=True)})
+        rows.append(row)
+    return rows
+
+
+def _item(values: Any, i: int) -> Any:
+    return values[i].item() if isinstance(values, torch.Tensor) else values[i]
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write dict rows as CSV (columns from the first row); an empty list writes nothing."""
+    if not rows:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
