@@ -54,9 +54,10 @@ class Tiles:
 class LaunchConfig:
     """Tiles of the three token-loop kernels; ``poison`` fills every output with NaN first (tests)."""
 
-    forward: Tiles = Tiles((4, 4, 8), (2, 16), num_warps=8, num_stages=2)
-    query_grad: Tiles = Tiles((4, 4, 8), (2, 16), num_warps=8, num_stages=2)
-    key_value_grad: Tiles = Tiles((4, 4, 8), (2, 16), num_warps=8, num_stages=2)
+    # Fastest of the sweep in benchmarks/kernels_mixers.py on an H200 (7³ window, 32³ grid, D=64, bf16).
+    forward: Tiles = Tiles((4, 4, 8), (4, 16), num_warps=4, num_stages=3)
+    query_grad: Tiles = Tiles((4, 4, 8), (2, 16), num_warps=4, num_stages=3)
+    key_value_grad: Tiles = Tiles((4, 4, 8), (2, 16), num_warps=4, num_stages=3)
     poison: bool = False
 
 

@@ -1,13 +1,16 @@
 """Triton forward and backward of the Monarch ops (see :mod:`kernels.monarch`).
 
-``monarch_mix_3d`` is memory-bound (a few FLOP per byte), so the kernels minimise passes over the tensor:
-1. ``_plane_forward_kernel``: per (batch, x-slice, channel block) the whole (Y, Z) plane is loaded once and
-   mixed along y and then z with two tensor-core matmuls; the y-mixed plane is re-laid out on-chip
-   (permute through shared memory), never written: u = x ×₂ w_y ×₃ w_z.
-2. ``_mode_x_kernel``: y = w_x @ u over the (X, Y·Z·C) view of each batch element.
-Two passes instead of the three of the matmul chain. Backward: ``_mode_x_kernel`` with w_xᵀ on dy, fused
-with dw_x = Σ dy uᵀ (u saved by the forward), then ``_plane_backward_kernel`` (dw_z, dw_y and dx per
-plane, recomputing x ×₂ w_y on-chip). Weight gradients: per-program partial sums reduced in a fixed order.
+``monarch_mix_3d`` is memory-bound (a few FLOP per byte), so what counts is the passes over the tensor.
+Two strategies (``MixConfig.strategy``), both built from two kernels:
+- ``_axis_kernel``: out[n] = W @ in[n] on an (outer, S, inner) view: one axis of the grid mixed in one
+  streaming pass (rows of ``inner`` contiguous elements), optionally fused with the weight gradient
+  Σ_n in[n] other[n]ᵀ (per-program partial sums, reduced in a fixed order);
+- ``_plane_forward_kernel``: per (batch, x-slice, channel block) the whole (Y, Z) plane is loaded once and
+  mixed along y and then z with two tensor-core matmuls; the y-mixed plane is re-laid out on-chip
+  (permute through shared memory), never written. ``_plane_backward_kernel``: dx, dw_y, dw_z per plane,
+  recomputing the y-mixing on-chip.
+"planes": plane pass + x-axis pass (two passes; u = x ×₂ w_y ×₃ w_z saved for the backward);
+"axes": one axis pass each (three passes, like the matmul chain, the intermediates saved).
 
 ``monarch_linear`` (M = P L Pᵀ R) is fused in one kernel per direction: a tile of rows is multiplied
 by the blocks of R (one batched 3D matmul), the intermediate is permuted on-chip (the stride
@@ -17,6 +20,8 @@ kernel recomputes the intermediate, forms dx, and accumulates dL, dR over its ro
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import triton
 import triton.language as tl
@@ -25,12 +30,43 @@ from kernels.dispatch import KernelError
 
 MAX_AXIS = 128  # grid size along x (the (X, X) weight tile lives in registers)
 MAX_PLANE = 4096  # padded Y·Z of one plane
-PLANE_ELEMENTS_FORWARD = 16384  # register budget (elements) of one plane tile
-PLANE_ELEMENTS_BACKWARD = 8192
-MODE_X_ELEMENTS = 8192
 LINEAR_MAX_FEATURES = 1024
 LINEAR_MAX_WEIGHT_BLOCK = 16384  # elements of the dL or dR accumulator of the backward kernel
-LINEAR_TILE_ELEMENTS = 8192
+
+
+@dataclasses.dataclass(frozen=True)
+class MixConfig:
+    """Launch choices of ``monarch_mix_3d`` (tuned on an H200 by ``benchmarks/kernels_mixers.py``).
+
+    Attributes:
+        strategy: "planes" (fused y/z pass + x pass) or "axes" (one pass per axis).
+        plane_elements, plane_backward_elements: register budget (elements) of one plane tile; sets the
+            channels per plane program.
+        plane_warps: warps of the plane kernels.
+        axis_elements: elements of one (S, columns) tile of the axis kernel.
+        axis_warps: warps of the axis kernel.
+    """
+
+    strategy: str = "planes"
+    plane_elements: int = 16384
+    plane_backward_elements: int = 8192
+    plane_warps: int = 8
+    axis_elements: int = 8192
+    axis_warps: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearConfig:
+    """Launch choices of ``monarch_linear``: rows per program (at most ``tile_elements`` / features)."""
+
+    max_rows: int = 64
+    tile_elements: int = 8192
+    num_warps: int = 4
+
+
+# Module-wide choices; the benchmark swaps them while tuning.
+MIX_CONFIG = MixConfig()
+LINEAR_CONFIG = LinearConfig()
 # Tests set this: every output and partial-sum buffer starts as NaN, so an unwritten element shows.
 POISON_OUTPUTS = False
 
@@ -60,33 +96,33 @@ def _target_programs(device: torch.device) -> int:
 
 
 @triton.jit
-def _mode_x_kernel(
+def _axis_kernel(
     IN,
     W,
     OUT,
     OTHER,
     DW_PARTIAL,
-    size_x,
+    size,
     cols,
     tiles_per_program,
     TRANSPOSE_W: tl.constexpr,
     WITH_WEIGHT_GRAD: tl.constexpr,
-    BX: tl.constexpr,
+    BS: tl.constexpr,
     BK: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    """OUT[b] = W @ IN[b] (Wᵀ if TRANSPOSE_W) on (X, cols) views; optionally Σ IN[b] OTHER[b]ᵀ per program."""
-    prog = tl.program_id(0)
-    batch = tl.program_id(1).to(tl.int64)
-    r = tl.arange(0, BX)
-    r_ok = r < size_x
+    """OUT[n] = W @ IN[n] (Wᵀ if TRANSPOSE_W) on (outer, size, cols) views; optionally Σ IN[n] OTHER[n]ᵀ."""
+    outer = tl.program_id(0).to(tl.int64)
+    prog = tl.program_id(1)
+    r = tl.arange(0, BS)
+    r_ok = r < size
     if TRANSPOSE_W:
-        w = tl.load(W + r[None, :] * size_x + r[:, None], mask=r_ok[:, None] & r_ok[None, :], other=0.0)
+        w = tl.load(W + r[None, :] * size + r[:, None], mask=r_ok[:, None] & r_ok[None, :], other=0.0)
     else:
-        w = tl.load(W + r[:, None] * size_x + r[None, :], mask=r_ok[:, None] & r_ok[None, :], other=0.0)
-    base = batch * size_x * cols
+        w = tl.load(W + r[:, None] * size + r[None, :], mask=r_ok[:, None] & r_ok[None, :], other=0.0)
+    base = outer * size * cols
     cc = tl.arange(0, BK)
-    dw = tl.zeros([BX, BX], dtype=tl.float32)
+    dw = tl.zeros([BS, BS], dtype=tl.float32)
     for step in range(0, tiles_per_program):
         c = (prog * tiles_per_program + step) * BK + cc
         mask = r_ok[:, None] & (c[None, :] < cols)
@@ -98,8 +134,8 @@ def _mode_x_kernel(
             other = tl.load(OTHER + offsets, mask=mask, other=0.0)
             dw += tl.dot(a, tl.trans(other), input_precision=PRECISION)
     if WITH_WEIGHT_GRAD:
-        slot = batch * tl.num_programs(0) + prog
-        tl.store(DW_PARTIAL + slot * BX * BX + r[:, None] * BX + r[None, :], dw)
+        slot = outer * tl.num_programs(1) + prog
+        tl.store(DW_PARTIAL + slot * BS * BS + r[:, None] * BS + r[None, :], dw)
 
 
 @triton.jit
@@ -135,8 +171,9 @@ def _plane_forward_kernel(
     wz = tl.load(WZ + k[:, None] * size_z + k[None, :], mask=k_ok[:, None] & k_ok[None, :], other=0.0)
     mixed_y = tl.dot(wy, tl.reshape(p, (BY, BZ * CB)), input_precision=PRECISION)
     # Re-lay the y-mixed plane out as (Z, Y·CB) on-chip so that z becomes the contracted axis.
+    mixed_y = mixed_y.to(p.dtype)  # rounded before the re-layout: half the shared-memory traffic
     by_z = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
-    mixed = tl.dot(wz, by_z.to(p.dtype), input_precision=PRECISION)
+    mixed = tl.dot(wz, by_z, input_precision=PRECISION)
     tl.store(
         OUT + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
         tl.reshape(mixed, (BZ, BY, CB)).to(OUT.dtype.element_ty),
@@ -188,7 +225,7 @@ def _plane_backward_kernel(
             other=0.0,
         )
         p = tl.reshape(p, (BY, BZ * CB))
-        mixed_y = tl.dot(wy, p, input_precision=PRECISION)
+        mixed_y = tl.dot(wy, p, input_precision=PRECISION).to(p.dtype)
         mixed_y = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
         # dL/d(output plane), loaded directly as (Z, Y·CB).
         g = tl.load(
@@ -197,9 +234,9 @@ def _plane_backward_kernel(
             other=0.0,
         )
         g = tl.reshape(g, (BZ, BY * CB))
-        dwz += tl.dot(g, tl.trans(mixed_y.to(g.dtype)), input_precision=PRECISION)
-        g_y = tl.dot(wz_t, g, input_precision=PRECISION)  # dL/d(y-mixed plane), (Z, Y·CB)
-        g_y = tl.reshape(tl.permute(tl.reshape(g_y, (BZ, BY, CB)), (1, 0, 2)), (BY, BZ * CB)).to(g.dtype)
+        dwz += tl.dot(g, tl.trans(mixed_y), input_precision=PRECISION)
+        g_y = tl.dot(wz_t, g, input_precision=PRECISION).to(g.dtype)  # dL/d(y-mixed plane), (Z, Y·CB)
+        g_y = tl.reshape(tl.permute(tl.reshape(g_y, (BZ, BY, CB)), (1, 0, 2)), (BY, BZ * CB))
         dwy += tl.dot(g_y, tl.trans(p), input_precision=PRECISION)
         grad_in = tl.dot(wy_t, g_y, input_precision=PRECISION)
         tl.store(
@@ -232,10 +269,10 @@ def _channel_block(size_y: int, size_z: int, channels: int, budget: int) -> int:
     return min(1 << (fit.bit_length() - 1), triton.next_power_of_2(channels))
 
 
-def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor) -> torch.Tensor:
+def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig) -> torch.Tensor:
     batch, size_x, size_y, size_z, channels = x.shape
     out = _empty(x.shape, x.dtype, x.device)
-    cb = _channel_block(size_y, size_z, channels, PLANE_ELEMENTS_FORWARD)
+    cb = _channel_block(size_y, size_z, channels, config.plane_elements)
     channel_blocks = triton.cdiv(channels, cb)
     _plane_forward_kernel[(batch * size_x * channel_blocks,)](
         x,
@@ -250,73 +287,17 @@ def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor) -> tor
         BZ=_pad(size_z),
         CB=cb,
         PRECISION=_precision(x.dtype),
-        num_warps=8,
+        num_warps=config.plane_warps,
     )
     return out
 
 
-def _mode_x(
-    a: torch.Tensor, w: torch.Tensor, transpose: bool, other: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """w @ a (wᵀ @ a) along axis 1 of (B, X, ...); with ``other`` also Σ_b a[b] other[b]ᵀ (float32)."""
-    batch, size_x = a.shape[:2]
-    cols = a[0, 0].numel()
-    out = _empty(a.shape, a.dtype, a.device)
-    bx = _pad(size_x)
-    bk = max(16, min(256, MODE_X_ELEMENTS // bx))
-    col_tiles = triton.cdiv(cols, bk)
-    if other is None:
-        programs, per_program, partial = col_tiles, 1, out  # partial unused
-    else:
-        programs = max(1, min(col_tiles, _target_programs(a.device) // batch))
-        per_program = triton.cdiv(col_tiles, programs)
-        programs = triton.cdiv(col_tiles, per_program)
-        partial = _empty((batch * programs, bx, bx), torch.float32, a.device)
-    _mode_x_kernel[(programs, batch)](
-        a,
-        w,
-        out,
-        a if other is None else other,
-        partial,
-        size_x,
-        cols,
-        per_program,
-        TRANSPOSE_W=transpose,
-        WITH_WEIGHT_GRAD=other is not None,
-        BX=bx,
-        BK=bk,
-        PRECISION=_precision(a.dtype),
-        num_warps=4,
-    )
-    weight_grad = None if other is None else partial.sum(0)[:size_x, :size_x]
-    return out, weight_grad
-
-
-def mix3d_forward(
-    x: torch.Tensor, w_x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """y = x ×₁ w_x ×₂ w_y ×₃ w_z, and u = x ×₂ w_y ×₃ w_z (kept for the backward)."""
-    x, w_x, w_y, w_z = (t.contiguous() for t in (x, w_x, w_y, w_z))
-    mixed_yz = _plane_forward(x, w_y, w_z)
-    out, _ = _mode_x(mixed_yz, w_x, transpose=False)
-    return out, mixed_yz
-
-
-def mix3d_backward(
-    grad_out: torch.Tensor,
-    x: torch.Tensor,
-    w_x: torch.Tensor,
-    w_y: torch.Tensor,
-    w_z: torch.Tensor,
-    mixed_yz: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """dx, dw_x, dw_y, dw_z of :func:`mix3d_forward`."""
-    grad_out = grad_out.contiguous()
+def _plane_backward(
+    grad_mixed: torch.Tensor, x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     batch, size_x, size_y, size_z, channels = x.shape
-    grad_mixed, dw_x = _mode_x(grad_out, w_x, transpose=True, other=mixed_yz)
-
     by, bz = _pad(size_y), _pad(size_z)
-    cb = _channel_block(size_y, size_z, channels, PLANE_ELEMENTS_BACKWARD)
+    cb = _channel_block(size_y, size_z, channels, config.plane_backward_elements)
     channel_blocks = triton.cdiv(channels, cb)
     items = batch * size_x * channel_blocks
     programs = max(1, min(items, _target_programs(x.device)))
@@ -343,10 +324,103 @@ def mix3d_backward(
         BZ=bz,
         CB=cb,
         PRECISION=_precision(x.dtype),
-        num_warps=8,
+        num_warps=config.plane_warps,
     )
-    dw_y = dwy_partial.sum(0)[:size_y, :size_y]
-    dw_z = dwz_partial.sum(0)[:size_z, :size_z]
+    return grad_x, dwy_partial.sum(0)[:size_y, :size_y], dwz_partial.sum(0)[:size_z, :size_z]
+
+
+def _mix_axis(
+    a: torch.Tensor,
+    w: torch.Tensor,
+    view: tuple[int, int, int],
+    config: MixConfig,
+    transpose: bool = False,
+    other: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """w @ a[n] (wᵀ @ a[n]) on the (outer, S, inner) ``view`` of a; with ``other`` also Σ_n a[n] other[n]ᵀ."""
+    outer, size, cols = view
+    out = _empty(a.shape, a.dtype, a.device)
+    bs = _pad(size)
+    bk = max(16, min(1024, triton.next_power_of_2(cols), config.axis_elements // bs))
+    col_tiles = triton.cdiv(cols, bk)
+    if other is None:
+        programs, per_program, partial = col_tiles, 1, out  # partial unused
+    else:
+        programs = max(1, min(col_tiles, _target_programs(a.device) // outer))
+        per_program = triton.cdiv(col_tiles, programs)
+        programs = triton.cdiv(col_tiles, per_program)
+        partial = _empty((outer * programs, bs, bs), torch.float32, a.device)
+    _axis_kernel[(outer, programs)](
+        a,
+        w,
+        out,
+        a if other is None else other,
+        partial,
+        size,
+        cols,
+        per_program,
+        TRANSPOSE_W=transpose,
+        WITH_WEIGHT_GRAD=other is not None,
+        BS=bs,
+        BK=bk,
+        PRECISION=_precision(a.dtype),
+        num_warps=config.axis_warps,
+    )
+    weight_grad = None if other is None else partial.sum(0)[:size, :size]
+    return out, weight_grad
+
+
+def _axis_views(shape: torch.Size) -> tuple[tuple[int, int, int], ...]:
+    """(outer, S, inner) views of a (B, X, Y, Z, C) tensor for mixing along x, y and z."""
+    batch, size_x, size_y, size_z, channels = shape
+    return (
+        (batch, size_x, size_y * size_z * channels),
+        (batch * size_x, size_y, size_z * channels),
+        (batch * size_x * size_y, size_z, channels),
+    )
+
+
+def mix3d_forward(
+    x: torch.Tensor, w_x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig | None = None
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """y = x ×₁ w_x ×₂ w_y ×₃ w_z, and the intermediates the backward needs."""
+    config = config or MIX_CONFIG
+    x, w_x, w_y, w_z = (t.contiguous() for t in (x, w_x, w_y, w_z))
+    view_x, view_y, view_z = _axis_views(x.shape)
+    if config.strategy == "planes":
+        mixed_yz = _plane_forward(x, w_y, w_z, config)
+        out, _ = _mix_axis(mixed_yz, w_x, view_x, config)
+        return out, (mixed_yz,)
+    if config.strategy == "axes":
+        mixed_x, _ = _mix_axis(x, w_x, view_x, config)
+        mixed_xy, _ = _mix_axis(mixed_x, w_y, view_y, config)
+        out, _ = _mix_axis(mixed_xy, w_z, view_z, config)
+        return out, (mixed_x, mixed_xy)
+    raise KernelError(f"monarch_mix_3d: unknown strategy {config.strategy!r}; use 'planes' or 'axes'")
+
+
+def mix3d_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    w_x: torch.Tensor,
+    w_y: torch.Tensor,
+    w_z: torch.Tensor,
+    saved: tuple[torch.Tensor, ...],
+    config: MixConfig | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """dx, dw_x, dw_y, dw_z of :func:`mix3d_forward` (same ``config``)."""
+    config = config or MIX_CONFIG
+    grad_out = grad_out.contiguous()
+    view_x, view_y, view_z = _axis_views(x.shape)
+    if config.strategy == "planes":
+        (mixed_yz,) = saved
+        grad_mixed, dw_x = _mix_axis(grad_out, w_x, view_x, config, transpose=True, other=mixed_yz)
+        grad_x, dw_y, dw_z = _plane_backward(grad_mixed, x, w_y, w_z, config)
+    else:
+        mixed_x, mixed_xy = saved
+        grad_xy, dw_z = _mix_axis(grad_out, w_z, view_z, config, transpose=True, other=mixed_xy)
+        grad_mx, dw_y = _mix_axis(grad_xy, w_y, view_y, config, transpose=True, other=mixed_x)
+        grad_x, dw_x = _mix_axis(grad_mx, w_x, view_x, config, transpose=True, other=x)
     return grad_x, dw_x.to(w_x.dtype), dw_y.to(w_y.dtype), dw_z.to(w_z.dtype)
 
 
@@ -494,7 +568,7 @@ def linear_unsupported_reason(left_shape: torch.Size, right_shape: torch.Size) -
 
 
 def _linear_rows(features: int) -> int:
-    return max(16, min(64, LINEAR_TILE_ELEMENTS // features))
+    return max(16, min(LINEAR_CONFIG.max_rows, LINEAR_CONFIG.tile_elements // features))
 
 
 def linear_forward(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
@@ -516,7 +590,7 @@ def linear_forward(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> 
         S=out_block,
         BM=bm,
         PRECISION=_precision(x.dtype),
-        num_warps=4,
+        num_warps=LINEAR_CONFIG.num_warps,
     )
     return out.reshape(*x.shape[:-1], nblocks * out_block)
 
@@ -554,6 +628,6 @@ def linear_backward(
         S=out_block,
         BM=bm,
         PRECISION=_precision(x.dtype),
-        num_warps=4,
+        num_warps=LINEAR_CONFIG.num_warps,
     )
     return grad_x.reshape(x.shape), dl_partial.sum(0).to(left.dtype), dr_partial.sum(0).to(right.dtype)

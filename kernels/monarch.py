@@ -83,16 +83,18 @@ class MonarchMix3dFunction(torch.autograd.Function):
     def forward(ctx, x, w_x, w_y, w_z):  # type: ignore[override]
         from kernels import _monarch_triton
 
-        out, mixed_yz = _monarch_triton.mix3d_forward(x, w_x, w_y, w_z)
-        ctx.save_for_backward(x, w_x, w_y, w_z, mixed_yz)
+        config = _monarch_triton.MIX_CONFIG  # the backward uses the forward's choices
+        out, saved = _monarch_triton.mix3d_forward(x, w_x, w_y, w_z, config)
+        ctx.save_for_backward(x, w_x, w_y, w_z, *saved)
+        ctx.config = config
         return out
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
         from kernels import _monarch_triton
 
-        x, w_x, w_y, w_z, mixed_yz = ctx.saved_tensors
-        return _monarch_triton.mix3d_backward(grad_out, x, w_x, w_y, w_z, mixed_yz)
+        x, w_x, w_y, w_z, *saved = ctx.saved_tensors
+        return _monarch_triton.mix3d_backward(grad_out, x, w_x, w_y, w_z, tuple(saved), ctx.config)
 
 
 def monarch_mix_3d(

@@ -164,7 +164,17 @@ def _check(op, reference, inputs64, grad, device, dtype, limit):
         (2, 3, 17, 5, 3),  # Y padded to 32; a few channels
     ],
 )
-def test_triton_mix_3d_matches_float64_reference(kernel_device, seeded_generator, poisoned_outputs, shape):
+@pytest.mark.parametrize("strategy", ["planes", "axes"])
+def test_triton_mix_3d_matches_float64_reference(
+    kernel_device, seeded_generator, poisoned_outputs, monkeypatch, shape, strategy
+):
+    import dataclasses
+
+    from kernels import _monarch_triton
+
+    monkeypatch.setattr(
+        _monarch_triton, "MIX_CONFIG", dataclasses.replace(_monarch_triton.MIX_CONFIG, strategy=strategy)
+    )
     x = _random(seeded_generator, shape)
     weights = [_random(seeded_generator, (n, n)) for n in shape[1:4]]
     grad = _random(seeded_generator, shape)

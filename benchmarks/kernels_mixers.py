@@ -1,0 +1,467 @@
+"""Benchmark: local 3D attention and Monarch mixing (Triton) against their PyTorch equivalents on one GPU.
+
+One run prints, in bfloat16 (median of CUDA-event timings after warm-up, ``triton.testing.do_bench``):
+- local 3D attention, 7³ window on a 32³ grid (N = 32,768), B=2, H=8, D=64, forward and forward+backward,
+  against ``flex_attention`` (compiled) with a block mask of the same windows and against SDPA with a dense
+  (N × N) boolean mask; the relative difference of the outputs to flex_attention; peak memory;
+- ``monarch_mix_3d`` on a (2, 32, 32, 32, 256) tensor against the batched-matmul chain (the reference)
+  and a chain of ``torch.einsum``; ``monarch_linear`` (256 → 256, 4 and 16 blocks) on 65,536 rows against
+  the bmm reference and a dense ``F.linear``;
+- the copy bandwidth and bf16 matmul rate measured on the same GPU, and each op's memory floor.
+
+    python benchmarks/kernels_mixers.py [--sweep] [--markdown out.md] [--json out.json]
+
+``--sweep`` first times launch variants of each Triton op (tiles, warps; the Monarch mixing strategy) and
+keeps the fastest for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from kernels import (  # noqa: E402
+    local_attention_3d,
+    monarch_linear,
+    monarch_linear_reference,
+    monarch_mix_3d,
+    monarch_mix_3d_reference,
+)
+
+GRID, WINDOW = (32, 32, 32), (7, 7, 7)
+BATCH, HEADS, HEAD_DIM = 2, 8, 64
+MIX_SHAPE = (2, 32, 32, 32, 256)
+LINEAR_ROWS, LINEAR_FEATURES = 65536, 256
+DTYPE = torch.bfloat16
+_START = time.time()
+
+
+def log(message: str) -> None:
+    print(f"[{time.time() - _START:6.1f}s] {message}", flush=True)
+
+
+def time_ms(fn: Callable[[], object], grad_to_none: list[torch.Tensor] | None = None) -> float:
+    """Median milliseconds of ``fn`` (CUDA events, after warm-up)."""
+    import triton.testing
+
+    return triton.testing.do_bench(fn, warmup=25, rep=100, grad_to_none=grad_to_none, return_mode="median")
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
+    return ((value.float() - reference.float()).norm() / reference.float().norm()).item()
+
+
+@dataclasses.dataclass
+class Row:
+    op: str
+    impl: str
+    fwd_ms: float | None
+    fwd_bwd_ms: float | None
+    note: str = ""
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def ceilings() -> dict[str, float]:
+    """Copy bandwidth (bytes read + written) and bf16 matmul rate on random data, on this GPU."""
+    src = torch.randn(2**29, device="cuda", dtype=torch.float32)  # 2 GiB
+    dst = torch.empty_like(src)
+    copy_ms = time_ms(lambda: dst.copy_(src))
+    a, b = (torch.randn(8192, 8192, device="cuda", dtype=DTYPE) for _ in range(2))
+    mm_ms = time_ms(lambda: a @ b)
+    return {"copy_tb_s": 2 * 2**31 / copy_ms / 1e9, "matmul_tflops": 2 * 8192**3 / mm_ms / 1e9}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Local 3D attention
+# ----------------------------------------------------------------------------------------------------
+
+
+def _window_mask_mod(grid: tuple[int, int, int], window: tuple[int, int, int]):
+    size_x, size_y, size_z = grid
+    wx, wy, wz = window
+
+    def inside(q, k, size, w):
+        start = torch.clamp(q - w // 2, 0, size - w)
+        return (k >= start) & (k < start + w)
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        qx, qy, qz = q_idx // (size_y * size_z), (q_idx // size_z) % size_y, q_idx % size_z
+        kx, ky, kz = kv_idx // (size_y * size_z), (kv_idx // size_z) % size_y, kv_idx % size_z
+        return inside(qx, kx, size_x, wx) & inside(qy, ky, size_y, wy) & inside(qz, kz, size_z, wz)
+
+    return mask_mod
+
+
+def _dense_window_mask(grid, window) -> torch.Tensor:
+    from kernels.local_attention_3d import neighbourhood_index
+
+    n = math.prod(grid)
+    index = neighbourhood_index(grid, window, "cuda")
+    mask = torch.zeros(n, n, dtype=torch.bool, device="cuda")
+    return mask.scatter_(1, index, True)
+
+
+def sweep_local_attention(q, k, v, grad) -> object:
+    """Time tile variants of the three token-loop kernels; returns the fastest LaunchConfig."""
+    from kernels import _local3d_triton as lt
+
+    variants = [
+        lt.Tiles((4, 4, 8), (2, 16), 8, 2),
+        lt.Tiles((4, 4, 8), (4, 16), 8, 2),
+        lt.Tiles((4, 4, 8), (2, 16), 4, 3),
+        lt.Tiles((4, 4, 8), (4, 16), 4, 3),
+        lt.Tiles((2, 8, 8), (2, 16), 8, 2),
+    ]
+    best_fwd, best_bwd = (None, math.inf), (None, math.inf)
+    out, lse = lt.forward(q, k, v, GRID, WINDOW)
+    for tiles in variants:
+        config = lt.LaunchConfig(tiles, tiles, tiles)
+        try:
+            fwd = time_ms(lambda c=config: lt.forward(q, k, v, GRID, WINDOW, c))
+            bwd = time_ms(lambda c=config: lt.backward(grad, q, k, v, out, lse, GRID, WINDOW, c))
+        except Exception as error:  # a variant that does not compile is skipped, not fatal
+            log(f"  sweep {tiles}: failed: {type(error).__name__}: {str(error)[:200]}")
+            continue
+        log(f"  sweep {tiles}: forward {fwd:.3f} ms, backward {bwd:.3f} ms")
+        if fwd < best_fwd[1]:
+            best_fwd = (tiles, fwd)
+        if bwd < best_bwd[1]:
+            best_bwd = (tiles, bwd)
+    fwd_tiles = best_fwd[0] or lt.DEFAULT_CONFIG.forward
+    bwd_tiles = best_bwd[0] or lt.DEFAULT_CONFIG.query_grad
+    return lt.LaunchConfig(fwd_tiles, bwd_tiles, bwd_tiles)
+
+
+def bench_local_attention(sweep: bool, results: dict) -> list[Row]:
+    n = math.prod(GRID)
+    shape = (BATCH, HEADS, n, HEAD_DIM)
+    q, k, v = (torch.randn(shape, device="cuda", dtype=DTYPE) for _ in range(3))
+    grad = torch.randn(shape, device="cuda", dtype=DTYPE)
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    config = sweep_local_attention(q, k, v, grad) if sweep else None
+    if config is not None:
+        results["local_attention_config"] = repr(config)
+        log(f"local attention: chosen {config}")
+
+    def ours_fwd():
+        return local_attention_3d(q, k, v, GRID, WINDOW, config=config)
+
+    def ours_fwd_bwd():
+        local_attention_3d(*leaves, GRID, WINDOW, config=config).backward(grad)
+
+    rows = []
+    ours = ours_fwd()
+    row = Row("local 3D attention", "Triton (ours)", time_ms(ours_fwd), time_ms(ours_fwd_bwd, leaves))
+    row.note = f"peak {peak_mib(ours_fwd_bwd):.0f} MiB"
+    rows.append(row)
+    log(f"local attention ours: {row}")
+
+    # flex_attention with a block mask of the same windows.
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+        started = time.time()
+        block_mask = create_block_mask(_window_mask_mod(GRID, WINDOW), None, None, n, n, device="cuda")
+        flex = torch.compile(flex_attention)
+        flex_out = flex(q, k, v, block_mask=block_mask)
+        flex(*leaves, block_mask=block_mask).backward(grad)
+        log(
+            f"flex_attention compiled in {time.time() - started:.0f} s; block mask {block_mask}".split("\n")[
+                0
+            ]
+        )
+        results["local_attention_vs_flex_rel_diff"] = relative_error(ours, flex_out)
+
+        def flex_fwd_bwd():
+            flex(*leaves, block_mask=block_mask).backward(grad)
+
+        row = Row(
+            "local 3D attention",
+            "flex_attention + block mask (compiled)",
+            time_ms(lambda: flex(q, k, v, block_mask=block_mask)),
+            time_ms(flex_fwd_bwd, leaves),
+            f"peak {peak_mib(flex_fwd_bwd):.0f} MiB; ours vs flex rel. diff "
+            f"{results['local_attention_vs_flex_rel_diff']:.1e}",
+        )
+        rows.append(row)
+        log(f"local attention flex: {row}")
+    except Exception as error:
+        log(f"flex_attention failed: {type(error).__name__}: {error}")
+        traceback.print_exc()
+        rows.append(
+            Row("local 3D attention", "flex_attention + block mask", None, None, f"failed: {error}"[:120])
+        )
+
+    # SDPA with the dense (N × N) boolean mask.
+    try:
+        mask = _dense_window_mask(GRID, WINDOW)
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        dense_out = sdpa(q, k, v, attn_mask=mask)
+        results["local_attention_vs_dense_sdpa_rel_diff"] = relative_error(ours, dense_out)
+        del dense_out
+
+        def sdpa_fwd_bwd():
+            sdpa(*leaves, attn_mask=mask).backward(grad)
+
+        row = Row(
+            "local 3D attention",
+            "SDPA + dense bool mask",
+            time_ms(lambda: sdpa(q, k, v, attn_mask=mask)),
+            time_ms(sdpa_fwd_bwd, leaves),
+            f"peak {peak_mib(sdpa_fwd_bwd):.0f} MiB (mask {mask.numel() / 2**20:.0f} MiB)",
+        )
+        rows.append(row)
+        log(f"local attention dense SDPA: {row}")
+    except Exception as error:
+        log(f"dense-mask SDPA failed: {type(error).__name__}: {error}")
+        rows.append(Row("local 3D attention", "SDPA + dense bool mask", None, None, f"failed: {error}"[:120]))
+
+    # Work actually needed: every query against its 343 keys (QK and PV), for the effective rate.
+    useful_flop = 4 * BATCH * HEADS * n * math.prod(WINDOW) * HEAD_DIM
+    results["local_attention_useful_tflop"] = useful_flop / 1e12
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Monarch mixing
+# ----------------------------------------------------------------------------------------------------
+
+
+def _einsum_mix(x, w_x, w_y, w_z):
+    y = torch.einsum("ia,bajkc->bijkc", w_x, x)
+    y = torch.einsum("jb,aibkc->aijkc", w_y, y)
+    return torch.einsum("kc,aijcd->aijkd", w_z, y)
+
+
+def _time_pair(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], grad: torch.Tensor):
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    fwd = time_ms(lambda: fn(*inputs))
+    fwd_bwd = time_ms(lambda: fn(*leaves).backward(grad), leaves)
+    return fwd, fwd_bwd
+
+
+def sweep_mix(x, weights, grad, results: dict) -> None:
+    """Time MixConfig variants of monarch_mix_3d (and each pass alone); keep the fastest fwd+bwd."""
+    from kernels import _monarch_triton as mt
+
+    views = mt._axis_views(x.shape)
+    variants = [
+        mt.MixConfig("planes", 16384, 8192, 8),
+        mt.MixConfig("planes", 8192, 4096, 8),
+        mt.MixConfig("planes", 8192, 4096, 4),
+        mt.MixConfig("planes", 4096, 2048, 4),
+        mt.MixConfig("planes", 2048, 1024, 4),
+        mt.MixConfig("axes", axis_elements=8192, axis_warps=4),
+        mt.MixConfig("axes", axis_elements=16384, axis_warps=8),
+        mt.MixConfig("axes", axis_elements=4096, axis_warps=4),
+    ]
+    best, best_ms = mt.MIX_CONFIG, math.inf
+    sweep = []
+    for config in variants:
+        mt.MIX_CONFIG = config
+        try:
+            fwd, fwd_bwd = _time_pair(monarch_mix_3d, [x, *weights], grad)
+            if config.strategy == "planes":
+                passes = [time_ms(lambda c=config: mt._plane_forward(x, weights[1], weights[2], c))]
+            else:
+                passes = [
+                    time_ms(lambda c=config, v=v, w=w: mt._mix_axis(x, w, v, c))
+                    for v, w in zip(views, weights, strict=True)
+                ]
+        except Exception as error:
+            log(f"  mix sweep {config}: failed: {type(error).__name__}: {str(error)[:200]}")
+            continue
+        sweep.append({"config": repr(config), "fwd_ms": fwd, "fwd_bwd_ms": fwd_bwd, "pass_ms": passes})
+        log(f"  mix sweep {config}: forward {fwd:.4f} ms, fwd+bwd {fwd_bwd:.4f} ms, passes {passes}")
+        if fwd_bwd < best_ms:
+            best, best_ms = config, fwd_bwd
+    mt.MIX_CONFIG = best
+    results["mix3d_sweep"] = sweep
+    results["mix3d_config"] = repr(best)
+    log(f"monarch_mix_3d: chosen {best}")
+
+
+def sweep_linear(xl, gl, results: dict) -> None:
+    """Time LinearConfig variants of monarch_linear (4 and 16 blocks); keep the fastest in total."""
+    from kernels import _monarch_triton as mt
+
+    factors = {}
+    for nblocks in (4, 16):
+        block = LINEAR_FEATURES // nblocks
+        factors[nblocks] = [torch.randn(nblocks, block, block, device="cuda", dtype=DTYPE) for _ in range(2)]
+    best, best_ms = mt.LINEAR_CONFIG, math.inf
+    sweep = []
+    for rows, warps in ((16, 4), (32, 4), (64, 4), (32, 8), (64, 8), (128, 8)):
+        config = mt.LinearConfig(
+            max_rows=rows, tile_elements=max(8192, rows * LINEAR_FEATURES), num_warps=warps
+        )
+        mt.LINEAR_CONFIG = config
+        try:
+            times = [_time_pair(monarch_linear, [xl, *factors[n]], gl) for n in (4, 16)]
+        except Exception as error:
+            log(f"  linear sweep {config}: failed: {type(error).__name__}: {str(error)[:200]}")
+            continue
+        total = sum(f + fb for f, fb in times)
+        sweep.append({"config": repr(config), "times_ms (fwd, fwd+bwd) for 4, 16 blocks": times})
+        log(f"  linear sweep {config}: {times}")
+        if total < best_ms:
+            best, best_ms = config, total
+    mt.LINEAR_CONFIG = best
+    results["linear_sweep"] = sweep
+    results["linear_config"] = repr(best)
+    log(f"monarch_linear: chosen {best}")
+
+
+def bench_monarch(sweep: bool, results: dict) -> list[Row]:
+    rows = []
+    x = torch.randn(MIX_SHAPE, device="cuda", dtype=DTYPE)
+    weights = [torch.randn(s, s, device="cuda", dtype=DTYPE) / s**0.5 for s in MIX_SHAPE[1:4]]
+    grad = torch.randn(MIX_SHAPE, device="cuda", dtype=DTYPE)
+    if sweep:
+        sweep_mix(x, weights, grad, results)
+    ours = monarch_mix_3d(x, *weights)
+    exact = monarch_mix_3d_reference(x.float(), *(w.float() for w in weights))
+    results["mix3d_rel_err_vs_fp32"] = relative_error(ours, exact)
+    gib = x.numel() * x.element_size() / 2**30
+    for impl, fn in (
+        ("Triton (ours)", monarch_mix_3d),
+        ("matmul chain (reference)", monarch_mix_3d_reference),
+        ("torch.einsum chain", _einsum_mix),
+    ):
+        try:
+            fwd, fwd_bwd = _time_pair(fn, [x, *weights], grad)
+            rows.append(
+                Row("monarch_mix_3d (2,32,32,32,256)", impl, fwd, fwd_bwd, f"x = {gib * 1024:.0f} MiB")
+            )
+        except Exception as error:
+            rows.append(Row("monarch_mix_3d", impl, None, None, f"failed: {error}"[:120]))
+        log(f"monarch mix: {rows[-1]}")
+
+    xl = torch.randn(LINEAR_ROWS, LINEAR_FEATURES, device="cuda", dtype=DTYPE)
+    gl = torch.randn(LINEAR_ROWS, LINEAR_FEATURES, device="cuda", dtype=DTYPE)
+    dense_w = torch.randn(LINEAR_FEATURES, LINEAR_FEATURES, device="cuda", dtype=DTYPE) / 16
+    if sweep:
+        sweep_linear(xl, gl, results)
+    for nblocks in (4, 16):
+        block = LINEAR_FEATURES // nblocks
+        left = torch.randn(nblocks, block, block, device="cuda", dtype=DTYPE) / block**0.5
+        right = torch.randn(nblocks, block, block, device="cuda", dtype=DTYPE) / block**0.5
+        exact = monarch_linear_reference(xl.float(), left.float(), right.float())
+        results[f"linear_{nblocks}_rel_err_vs_fp32"] = relative_error(monarch_linear(xl, left, right), exact)
+        op = f"monarch_linear 256→256, {nblocks} blocks, {LINEAR_ROWS} rows"
+        for impl, fn in (
+            ("Triton (ours)", monarch_linear),
+            ("bmm chain (reference)", monarch_linear_reference),
+        ):
+            try:
+                fwd, fwd_bwd = _time_pair(fn, [xl, left, right], gl)
+                rows.append(Row(op, impl, fwd, fwd_bwd))
+            except Exception as error:
+                rows.append(Row(op, impl, None, None, f"failed: {error}"[:120]))
+            log(f"monarch linear: {rows[-1]}")
+    fwd, fwd_bwd = _time_pair(torch.nn.functional.linear, [xl, dense_w], gl)
+    rows.append(Row("dense F.linear 256→256 (for scale)", "cuBLAS", fwd, fwd_bwd))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------
+
+
+def markdown(rows: list[Row], results: dict, command: str) -> str:
+    device = torch.cuda.get_device_name()
+    lines = [
+        f"Machine: {device}, torch {torch.__version__}, triton {__import__('triton').__version__}; "
+        f"copy {results.get('copy_tb_s', float('nan')):.2f} TB/s, bf16 matmul "
+        f"{results.get('matmul_tflops', float('nan')):.0f} TFLOP/s (measured). Command: `{command}`.",
+        "",
+        "| op | implementation | forward ms | fwd+bwd ms | ours faster by (fwd / fwd+bwd) | note |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    ours_by_op = {r.op: r for r in rows if r.impl.startswith("Triton")}
+    for r in rows:
+        ours = ours_by_op.get(r.op)
+        ratio = ""
+        if ours is not None and r is not ours and r.fwd_ms and ours.fwd_ms:
+            ratio = f"{r.fwd_ms / ours.fwd_ms:.2f}x"
+            if r.fwd_bwd_ms and ours.fwd_bwd_ms:
+                ratio += f" / {r.fwd_bwd_ms / ours.fwd_bwd_ms:.2f}x"
+        lines.append(f"| {r.op} | {r.impl} | {fmt(r.fwd_ms)} | {fmt(r.fwd_bwd_ms)} | {ratio} | {r.note} |")
+    lines.append("")
+    figures = {k: v for k, v in results.items() if not k.endswith("_sweep")}
+    lines.append("Extra figures: " + json.dumps(figures, default=str))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sweep", action="store_true", help="time the kernels' launch variants first")
+    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["local", "monarch"], help="sections to skip"
+    )
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("kernels_mixers: no CUDA GPU; nothing to time (the kernels are tested on the CPU interpreter)")
+        return 0
+    torch.manual_seed(0)
+    results: dict = {}
+    results.update(ceilings())
+    log(f"ceilings: {results}")
+    rows: list[Row] = []
+    for name, section in (
+        ("local", lambda: bench_local_attention(args.sweep, results)),
+        ("monarch", lambda: bench_monarch(args.sweep, results)),
+    ):
+        if name in args.skip:
+            continue
+        try:
+            rows += section()
+        except Exception:
+            traceback.print_exc()
+        with contextlib.suppress(Exception):
+            torch.cuda.empty_cache()
+    command = "python benchmarks/kernels_mixers.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = markdown(rows, results, command.strip())
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"rows": [dataclasses.asdict(r) for r in rows], **results}, indent=1, default=str)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
