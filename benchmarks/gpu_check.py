@@ -68,10 +68,12 @@ def compare_op(op, reference, inputs: list[torch.Tensor], dtype: torch.dtype, **
 
 def taylor_cases(small: bool) -> list[tuple[str, dict]]:
     scale = 64 if small else 1
+    headline = (2, 8, 32768 // scale, 16, 64)
     return [
+        ("headline B2 H8 N32768 d16 D64 bf16", {"shape": headline, "dtype": torch.bfloat16}),
         (
-            "headline B2 H8 N32768 d16 D64 bf16",
-            {"shape": (2, 8, 32768 // scale, 16, 64), "dtype": torch.bfloat16},
+            "headline, the other query-side backwards",
+            {"shape": headline, "dtype": torch.bfloat16, "variants": True},
         ),
         (
             "B2 H4 N20000 d16 D128 bf16 mask",
@@ -100,16 +102,26 @@ def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
     if case.get("mask"):
         mask = torch.ones(batch, n, device=device, dtype=torch.bool)
         mask[-1, int(0.7 * n) :] = False  # the last volume is 30% padding
+    default = taylor_triton.current_config().query_backward
+    modes = (
+        [m for m in ("fused", "two_pass", "state_kernel") if m != default]
+        if case.get("variants")
+        else [default]
+    )
+    names = {"grad0": "dq", "grad1": "dk", "grad2": "dv"}
     try:
-        with taylor_triton.launch_config(poison=True):
-            errors = compare_op(
-                functools.partial(kernels.taylor_linear_attention, backend="triton"),
-                kernels.taylor_linear_attention_reference,
-                [q, k, v],
-                dtype,
-                key_padding_mask=mask,
-            )
-        errors = {{"grad0": "dq", "grad1": "dk", "grad2": "dv"}.get(key, key): e for key, e in errors.items()}
+        errors = {}
+        for mode in modes:
+            with taylor_triton.launch_config(poison=True, query_backward=mode):
+                found = compare_op(
+                    functools.partial(kernels.taylor_linear_attention, backend="triton"),
+                    kernels.taylor_linear_attention_reference,
+                    [q, k, v],
+                    dtype,
+                    key_padding_mask=mask,
+                )
+            prefix = f"{mode}:" if case.get("variants") else ""
+            errors.update({prefix + names.get(key, key): e for key, e in found.items()})
         note = ""
     except Exception as exc:
         errors, note = {}, f"{type(exc).__name__}: {exc}"[:300]

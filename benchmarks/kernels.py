@@ -218,26 +218,32 @@ def _time_config(config: taylor_triton.LaunchConfig, q, k, v, repeat: bool = Tru
     return fwd, bwd
 
 
-SPLIT_DQ_TILES = [(64, 4), (64, 8), (128, 8)]
-SPLIT_STATE_TILES = [(64, 4), (128, 8)]
+QUERY_BACKWARD_TILES = [(64, 4), (64, 8), (128, 8)]  # dq pass; state-gradient pass
+QUERY_STATE_TILES = [(64, 4), (128, 8)]
+
+
+def _query_backward_candidates(base: taylor_triton.LaunchConfig) -> dict[str, taylor_triton.LaunchConfig]:
+    candidates = {"query backward fused": dataclasses.replace(base, query_backward="fused")}
+    for mode in ("two_pass", "state_kernel"):
+        for dq_tile in QUERY_BACKWARD_TILES:
+            for state_tile in QUERY_STATE_TILES:
+                label = f"query backward {mode}: dq tile {dq_tile}, state-gradient tile {state_tile}"
+                candidates[label] = dataclasses.replace(
+                    base,
+                    query_backward=mode,
+                    query_dq=taylor_triton.Tile(*dq_tile),
+                    query_state=taylor_triton.Tile(*state_tile),
+                )
+    return candidates
 
 
 def sweep_candidates() -> list[taylor_triton.LaunchConfig]:
-    """Configurations to compile ahead: each kernel's tile varied alone, and the split query backward."""
+    """Configurations to compile ahead: each kernel's tile varied alone, and the query-backward variants."""
     base = taylor_triton.current_config()
     candidates = [base]
     for kernel, options in TILE_OPTIONS.items():
         candidates += [dataclasses.replace(base, **{kernel: taylor_triton.Tile(*tile)}) for tile in options]
-    for dq_tile in SPLIT_DQ_TILES:
-        for state_tile in SPLIT_STATE_TILES:
-            candidates.append(
-                dataclasses.replace(
-                    base,
-                    split_query_grad=True,
-                    query_dq=taylor_triton.Tile(*dq_tile),
-                    query_state=taylor_triton.Tile(*state_tile),
-                )
-            )
+    candidates += list(_query_backward_candidates(base).values())
     return list(dict.fromkeys(candidates))
 
 
@@ -292,16 +298,7 @@ def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.L
             for tile in options
         }
         pick(candidates, (lambda f, b: f) if kernel in ("state", "output") else (lambda f, b: b))
-    split = {"one query-backward kernel": best}
-    for dq_tile in SPLIT_DQ_TILES:
-        for state_tile in SPLIT_STATE_TILES:
-            split[f"split: dq tile {dq_tile}, state-gradient tile {state_tile}"] = dataclasses.replace(
-                best,
-                split_query_grad=True,
-                query_dq=taylor_triton.Tile(*dq_tile),
-                query_state=taylor_triton.Tile(*state_tile),
-            )
-    pick(split, lambda f, b: b)
+    pick(_query_backward_candidates(best), lambda f, b: b)
     for field, values in (("num_stages", (None, 2, 4)), ("programs_per_sm", (1, 2, 3, 4))):
         pick({f"{field}={x}": dataclasses.replace(best, **{field: x}) for x in values}, lambda f, b: f + b)
     log(f"sweep best {best}: {trial('best', best)}")
@@ -461,16 +458,17 @@ def main(argv: list[str] | None = None) -> int:
     with_fla = not args.no_fla and importlib.util.find_spec("fla") is not None
     if not with_fla:
         log("(fla not importable: no fla anchors)")
-    log("")
-    log("Kernel time per forward+backward (torch.profiler, 20 steps):")
-    for n in args.sizes:
-        profile_kernels(n, log)
     for n in args.sizes:
         t0 = time.perf_counter()
         rows, floor = benchmark_size(n, ceilings, with_fla)
         log("")
         log(render(n, rows, floor))
         log(f"({time.perf_counter() - t0:.0f} s)")
+    # Last: the profiler's hooks stay in the process and slow every later launch on the host.
+    log("")
+    log("Kernel time per forward+backward of ours (torch.profiler, 20 steps):")
+    for n in args.sizes:
+        profile_kernels(n, log)
     if args.markdown:
         args.markdown.write_text("\n".join(out) + "\n")
     if not args.no_mixers:

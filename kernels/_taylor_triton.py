@@ -54,8 +54,10 @@ class LaunchConfig:
 
     Attributes:
         state, output, query_grad, key_grad: tiles of the four token-loop kernels.
-        split_query_grad: run the query-side backward as two kernels, dq (tile ``query_dq``) and the
-            state gradient (tile ``query_state``), instead of one (tile ``query_grad``).
+        query_backward: the query-side backward as one kernel ("fused", tile ``query_grad``); as two
+            passes of it, dq (tile ``query_dq``) then the state gradient (tile ``query_state``)
+            ("two_pass"); or dq writing dnum, dden (tile ``query_dq``), then the forward's state kernel
+            on (q, dnum) with weights dden (tile ``query_state``) ("state_kernel").
         num_stages: software-pipelining depth of the token loops (None: Triton's default).
         quad_mode: how x⊗x is formed on-chip: 0 = broadcast product + reshape, 1 = two matmuls with 0/1
             selection matrices.
@@ -69,9 +71,9 @@ class LaunchConfig:
     output: Tile = Tile(128, 8)
     query_grad: Tile = Tile(64, 8)
     key_grad: Tile = Tile(64, 4)
-    split_query_grad: bool = False
+    query_backward: str = "fused"
     query_dq: Tile = Tile(64, 4)
-    query_state: Tile = Tile(64, 4)
+    query_state: Tile = Tile(128, 8)
     num_stages: int | None = None
     quad_mode: int = 0
     programs_per_sm: int = 2
@@ -239,6 +241,7 @@ def _state_partial_kernel(
     K,
     V,
     MASK,
+    WEIGHT,
     PART_S,
     PART_Z,
     N,
@@ -254,6 +257,7 @@ def _state_partial_kernel(
     D_QK,
     D_V,
     HAS_MASK: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
     DP: tl.constexpr,
     DV: tl.constexpr,
     R: tl.constexpr,
@@ -261,6 +265,7 @@ def _state_partial_kernel(
     QUAD_MODE: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
+    """Partial S = Σ φ(k) vᵀ and z = Σ w φ(k) of one chunk (w = 1 per real key, or WEIGHT (bh·N + n))."""
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
     b = bh // H
@@ -288,9 +293,16 @@ def _state_partial_kernel(
         acc2 = tl.dot(kk_t, v, acc2, input_precision=PRECISION)
         acc1 = tl.dot(kt, v, acc1, input_precision=PRECISION)
         acc0 += tl.sum(v.to(tl.float32), axis=0)
-        z2 = tl.dot(kt, k, z2, input_precision=PRECISION)
-        z1 += tl.sum(k.to(tl.float32), axis=0)
-        count += valid.to(tl.float32)
+        if HAS_WEIGHT:
+            weight = tl.load(WEIGHT + bh * N + rows, mask=valid, other=0.0)
+            k_weighted = k.to(tl.float32) * weight[:, None]
+            z2 = tl.dot(tl.trans(k_weighted.to(k.dtype)), k, z2, input_precision=PRECISION)
+            z1 += tl.sum(k_weighted, axis=0)
+            count += weight
+        else:
+            z2 = tl.dot(kt, k, z2, input_precision=PRECISION)
+            z1 += tl.sum(k.to(tl.float32), axis=0)
+            count += valid.to(tl.float32)
     slot = bh * tl.num_programs(1) + chunk
     _store_partial(PART_S, PART_Z, slot, acc2, acc1, acc0, z2, z1, tl.sum(count, axis=0), DP, DV, R)
 
@@ -303,13 +315,17 @@ def _reduce_kernel(
     NORM,
     INV_SCALE,
     C,
+    scale_quad,
+    scale_lin,
     DV: tl.constexpr,
     R: tl.constexpr,
+    QUAD_ROWS: tl.constexpr,
     COUNT_ROW: tl.constexpr,
     SCALE_GIVEN: tl.constexpr,
     ROWS: tl.constexpr,
 ):
-    """Sum the C partials of one (batch, head) in chunk order and scale by 1/c."""
+    """Sum the C partials of one (batch, head) in chunk order and scale by 1/c (quadratic rows also by
+    scale_quad, linear rows by scale_lin)."""
     bh = tl.program_id(0)
     rows = tl.program_id(1) * ROWS + tl.arange(0, ROWS)
     valid = rows < R
@@ -329,8 +345,11 @@ def _reduce_kernel(
         inv_scale = 1.0 / tl.maximum(count, 1.0)
         if tl.program_id(1) == 0:
             tl.store(INV_SCALE + bh, inv_scale)
-    tl.store(STATE + (bh * R + rows[:, None]) * DV + e[None, :], acc * inv_scale, mask=valid[:, None])
-    tl.store(NORM + bh * R + rows, acc_z * inv_scale, mask=valid)
+    row_scale = tl.where(rows < QUAD_ROWS, scale_quad, tl.where(rows < COUNT_ROW, scale_lin, 1.0)) * inv_scale
+    tl.store(
+        STATE + (bh * R + rows[:, None]) * DV + e[None, :], acc * row_scale[:, None], mask=valid[:, None]
+    )
+    tl.store(NORM + bh * R + rows, acc_z * row_scale, mask=valid)
 
 
 @triton.jit
@@ -412,6 +431,8 @@ def _query_grad_kernel(
     DQ,
     PART_S,
     PART_Z,
+    DNUM,
+    DDEN,
     eps,
     scale1,
     scale2,
@@ -441,8 +462,10 @@ def _query_grad_kernel(
     CONTRACT_PRECISION: tl.constexpr,
     COMPUTE_DQ: tl.constexpr,
     ACCUMULATE: tl.constexpr,
+    STORE_DNUM: tl.constexpr,
 ):
-    """dq (if COMPUTE_DQ) and the chunk's partial dŜ, dẑ (if ACCUMULATE): one pass or two lighter ones."""
+    """dq (if COMPUTE_DQ), the chunk's partial dŜ, dẑ (if ACCUMULATE), and dnum, dden to memory (if
+    STORE_DNUM, for ``_state_partial_kernel`` to accumulate dŜ, dẑ instead)."""
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
     b = bh // H
@@ -476,6 +499,11 @@ def _query_grad_kernel(
         dnum = grad * inv_den[:, None]
         dden = -tl.sum(grad * out, axis=1) * inv_den
         dnum_mm = dnum.to(dtype)
+        if STORE_DNUM:
+            e = tl.arange(0, DV)
+            dnum_ptrs = DNUM + (bh * N + rows[:, None]) * DV + e[None, :]
+            tl.store(dnum_ptrs, dnum_mm, mask=valid[:, None])
+            tl.store(DDEN + bh * N + rows, dden, mask=valid)
 
         if COMPUTE_DQ:
             # dq = scale1 (Ŝ1 dnum + ẑ1 dden) + 2 scale2 (Σ_j (Ŝ2 dnum)_ij q_j + dden ẑ2 q)
@@ -646,7 +674,9 @@ def _tile_kwargs(
     return kwargs
 
 
-def _reduce(part_s, part_z, inv_scale, scale_given: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _reduce(
+    part_s, part_z, inv_scale, scale_given: bool, scale_quad: float = 1.0, scale_lin: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     bh, c, r, dv = part_s.shape
     state = _empty(bh, r, dv, device=part_s.device, dtype=torch.float32)
     norm = _empty(bh, r, device=part_s.device, dtype=torch.float32)
@@ -658,8 +688,11 @@ def _reduce(part_s, part_z, inv_scale, scale_given: bool) -> tuple[torch.Tensor,
         norm,
         inv_scale,
         c,
+        scale_quad,
+        scale_lin,
         DV=dv,
         R=r,
+        QUAD_ROWS=QUAD_FEATURES,
         COUNT_ROW=QUAD_FEATURES + FEATURE_PAD,
         SCALE_GIVEN=scale_given,
         ROWS=REDUCE_ROWS,
@@ -704,9 +737,10 @@ def forward(
         "PRECISION": precision,
     }
     _state_partial_kernel[grid](
-        k, v, mask, part_s, part_z, n, heads, rows_per_chunk,
+        k, v, mask, k, part_s, part_z, n, heads, rows_per_chunk,
         *k.stride()[:3], *v.stride()[:3], stride_mb, d, d_v,
-        HAS_MASK=key_padding_mask is not None, **common, **_tile_kwargs(cfg.state, dv_pad, q.dtype, True),
+        HAS_MASK=key_padding_mask is not None, HAS_WEIGHT=False,
+        **common, **_tile_kwargs(cfg.state, dv_pad, q.dtype, True),
     )  # fmt: skip
     inv_scale = _empty(batch * heads, device=q.device, dtype=torch.float32)
     state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False)
@@ -754,18 +788,40 @@ def backward(
     dq = _empty(*q.shape, device=q.device, dtype=q.dtype)
     part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
     part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=q.device, dtype=torch.float32)
-    passes = [(True, True, cfg.query_grad)]
-    if cfg.split_query_grad:  # two lighter kernels (fewer registers) instead of one
-        passes = [(True, False, cfg.query_dq), (False, True, cfg.query_state)]
-    for compute_dq, accumulate, tile in passes:
+    scale1, scale2 = 1.0 / math.sqrt(d), 1.0 / (2 * d)
+    mode = cfg.query_backward
+    if mode not in ("fused", "two_pass", "state_kernel"):
+        raise ValueError(f"unknown query_backward {mode!r}")
+    passes = {
+        "fused": [(True, True, False, cfg.query_grad)],
+        "two_pass": [(True, False, False, cfg.query_dq), (False, True, False, cfg.query_state)],
+        "state_kernel": [(True, False, True, cfg.query_dq)],
+    }[mode]
+    dnum = dden = dq  # placeholders when not stored
+    if mode == "state_kernel":
+        dnum = _empty(batch * heads, n, dv_pad, device=q.device, dtype=q.dtype)
+        dden = _empty(batch * heads, n, device=q.device, dtype=torch.float32)
+    for compute_dq, accumulate, store_dnum, tile in passes:
         _query_grad_kernel[grid](
-            q, out, grad_out, state, norm, inv_scale, dq, part_s, part_z,
-            eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
+            q, out, grad_out, state, norm, inv_scale, dq, part_s, part_z, dnum, dden,
+            eps, scale1, scale2, n, heads, rows_per_chunk,
             *q.stride()[:3], *out.stride()[:3], *grad_out.stride()[:3], *dq.stride()[:3], d, d_v,
-            COMPUTE_DQ=compute_dq, ACCUMULATE=accumulate, **common,
+            COMPUTE_DQ=compute_dq, ACCUMULATE=accumulate, STORE_DNUM=store_dnum, **common,
             **_tile_kwargs(tile, dv_pad, q.dtype, accumulate),
         )  # fmt: skip
-    dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)
+    if mode == "state_kernel":
+        # dŜ = Σ φ̃(q) dnumᵀ, dẑ = Σ φ̃(q) dden: the forward's state kernel on (q, dnum), weights dden;
+        # the feature scales of φ̃ are applied in the reduction.
+        state_common = {k_: v_ for k_, v_ in common.items() if k_ != "CONTRACT_PRECISION"}
+        _state_partial_kernel[grid](
+            q, dnum, q, dden, part_s, part_z, n, heads, rows_per_chunk,
+            *q.stride()[:3], heads * dnum.stride(0), dnum.stride(0), dnum.stride(1), 0, d, d_v,
+            HAS_MASK=False, HAS_WEIGHT=True,
+            **state_common, **_tile_kwargs(cfg.query_state, dv_pad, q.dtype, True),
+        )  # fmt: skip
+        dstate, dnorm = _reduce(part_s, part_z, inv_scale, True, scale_quad=scale2, scale_lin=scale1)
+    else:
+        dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)
 
     dk = _empty(*k.shape, device=k.device, dtype=k.dtype)
     dval = _empty(*v.shape, device=v.device, dtype=v.dtype)

@@ -150,14 +150,14 @@ def _compare_with_reference(q, k, v, mask, dtype, device, tolerance, chunks=None
     return out.detach()
 
 
-@pytest.mark.parametrize(("quad_mode", "split_query_grad"), [(0, False), (1, True)])
+@pytest.mark.parametrize(("quad_mode", "query_backward"), [(0, "fused"), (1, "two_pass")])
 def test_triton_float32_matches_reference_with_padding_mask(
-    seeded_generator, kernel_device, quad_mode, split_query_grad
+    seeded_generator, kernel_device, quad_mode, query_backward
 ):
     q, k, v = _random_qkv(seeded_generator, 2, 2, 150, 16, 40)
     mask = torch.rand(2, 150, generator=seeded_generator) > 0.25
     mask[1] = False  # a volume with no real token: output 0, gradients 0, no NaN
-    with _triton_config(quad_mode=quad_mode, split_query_grad=split_query_grad):
+    with _triton_config(quad_mode=quad_mode, query_backward=query_backward):
         out = _compare_with_reference(q, k, v, mask, torch.float32, kernel_device, 1e-5, chunks=2)
     assert out[1].abs().max() == 0
 
@@ -175,7 +175,7 @@ def test_triton_small_dims_and_strided_inputs(seeded_generator, kernel_device):
 
 def test_triton_float16_matches_reference(seeded_generator, kernel_device):
     q, k, v = _random_qkv(seeded_generator, 1, 2, 90, 16, 32)
-    with _triton_config():
+    with _triton_config(query_backward="state_kernel"):
         _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
 
 
