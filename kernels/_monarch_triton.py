@@ -255,15 +255,14 @@ def _plane_backward_kernel(
 # ----------------------------------------------------------------------------------------------------
 
 
-def check_mix3d_supported(shape: torch.Size | tuple[int, ...]) -> None:
-    """Raise :class:`KernelError` if the Triton kernels cannot take a (B, X, Y, Z, C) input."""
+def mix3d_unsupported_reason(shape: torch.Size | tuple[int, ...]) -> str | None:
+    """Why the Triton kernels cannot take a (B, X, Y, Z, C) input, or None if they can."""
     _, size_x, size_y, size_z, _ = shape
-    if size_x > MAX_AXIS or _pad(size_y) * _pad(size_z) > MAX_PLANE:
-        raise KernelError(
-            f"monarch_mix_3d: the Triton kernels take X ≤ {MAX_AXIS} and padded Y·Z ≤ {MAX_PLANE} "
-            f"(powers of two ≥ 16 per axis); got grid {(size_x, size_y, size_z)}. Use backend='reference' "
-            "or a coarser token grid"
-        )
+    if size_x > MAX_AXIS:
+        return f"X={size_x} > {MAX_AXIS} (the (X, X) weight tile lives in registers)"
+    if _pad(size_y) * _pad(size_z) > MAX_PLANE:
+        return f"padded Y·Z = {_pad(size_y) * _pad(size_z)} > {MAX_PLANE} (powers of two ≥ 16 per axis)"
+    return None
 
 
 def _channel_block(size_y: int, size_z: int, channels: int, budget: int) -> int:

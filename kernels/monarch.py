@@ -107,6 +107,9 @@ def monarch_mix_3d(
 ) -> torch.Tensor:
     """Mix the tokens of a 3D grid along each axis: y = x ×₁ w_x ×₂ w_y ×₃ w_z.
 
+    The Triton kernels take X ≤ 128 and padded Y·Z ≤ 4096; other grids use the reference on CUDA too,
+    unless Triton is forced.
+
     Args:
         x: (B, X, Y, Z, C) features on the token grid.
         w_x, w_y, w_z: (X, X), (Y, Y), (Z, Z) mixing matrices (output index first), dtype of x.
@@ -116,12 +119,18 @@ def monarch_mix_3d(
         (B, X, Y, Z, C) tensor in the dtype of x.
     """
     _validate_mix(x, w_x, w_y, w_z)
-    if resolve_backend(x, w_x, w_y, w_z, backend=backend) == "reference":
+    choice = resolve_backend(x, w_x, w_y, w_z, backend=backend)
+    if choice == "triton":
+        from kernels import _monarch_triton
+
+        reason = _monarch_triton.mix3d_unsupported_reason(x.shape)
+        if reason is not None:
+            if backend == "triton":
+                raise KernelError(f"monarch_mix_3d: the Triton kernels cannot take this grid: {reason}")
+            choice = "reference"
+    if choice == "reference":
         return monarch_mix_3d_reference(x, w_x, w_y, w_z)
     check_same_dtype(("x", "w_x", "w_y", "w_z"), (x, w_x, w_y, w_z), TRITON_DTYPES)
-    from kernels import _monarch_triton
-
-    _monarch_triton.check_mix3d_supported(x.shape)
     return MonarchMix3dFunction.apply(x, w_x, w_y, w_z)
 
 

@@ -211,6 +211,17 @@ def test_unsupported_linear_shape_falls_back_unless_triton_is_forced(kernel_devi
         monarch_linear(torch.zeros(3, 32, device=kernel_device), left, right, backend="triton")
 
 
+def test_unsupported_mix_grid_falls_back_unless_triton_is_forced(kernel_device, seeded_generator):
+    from kernels import _monarch_triton
+
+    x = _random(seeded_generator, (1, 130, 1, 1, 2)).float().to(kernel_device)  # a long 1D sequence
+    weights = [torch.eye(n, device=kernel_device) for n in (130, 1, 1)]
+    assert "X=130" in _monarch_triton.mix3d_unsupported_reason(x.shape)
+    torch.testing.assert_close(monarch_mix_3d(x, *weights), x)  # auto: the reference
+    with pytest.raises(KernelError, match="cannot take this grid"):
+        monarch_mix_3d(x, *weights, backend="triton")
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="bfloat16 tensor-core path needs a GPU")
 def test_triton_bfloat16_on_gpu(seeded_generator):
     device = torch.device("cuda")
