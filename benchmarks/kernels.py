@@ -404,6 +404,7 @@ def run_mixers(log: Callable[[str], None]) -> None:
         return
     spec = importlib.util.spec_from_file_location("kernels_mixers", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     assert spec.loader is not None
     spec.loader.exec_module(module)
     module.main([])

@@ -66,14 +66,14 @@ class LaunchConfig:
         poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
     """
 
-    # Measured best on an H200 (benchmarks/kernels.py --sweep, N=32768, D=64, bfloat16).
+    # From the H200 sweeps and per-kernel profiles (benchmarks/results/kernels.md), N=32768, D=64, bf16.
     state: Tile = Tile(64, 4)
-    output: Tile = Tile(128, 8)
+    output: Tile = Tile(64, 4)
     query_grad: Tile = Tile(64, 8)
     key_grad: Tile = Tile(64, 4)
-    query_backward: str = "fused"
-    query_dq: Tile = Tile(64, 4)
-    query_state: Tile = Tile(128, 8)
+    query_backward: str = "state_kernel"
+    query_dq: Tile = Tile(128, 8)
+    query_state: Tile = Tile(64, 4)
     num_stages: int | None = None
     quad_mode: int = 0
     programs_per_sm: int = 2
