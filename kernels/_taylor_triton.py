@@ -15,10 +15,11 @@ Work is split into C chunks of the sequence per (batch, head). Forward:
    real keys c (keeps the state's magnitude O(1) for float16/bfloat16 matmul operands; eps becomes eps/c);
 3. ``_output_kernel``: y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c).
 Backward, with g = dL/dy, den = φ̃(q)ᵀẑ + eps/c, dnum = g/den, dden = -(g·y)/den:
-1. ``_query_grad_kernel``: dq from dφ̃(q) = Ŝ dnum + ẑ dden, and the chunk's partial dŜ = Σ φ̃(q) dnumᵀ,
-   dẑ = Σ φ̃(q) dden;
-2. ``_reduce_kernel``: dS = Σ dŜ / c, dz = Σ dẑ / c;
-3. ``_key_grad_kernel``: dv = dSᵀ φ(k), dk from dφ(k) = dS v + dz.
+1. ``_query_grad_kernel``: dq from dφ̃(q) = Ŝ dnum + ẑ dden, writing dnum and dden;
+2. ``_state_partial_kernel`` on (q, dnum) with weights dden: the chunk's partial dŜ = Σ φ̃(q) dnumᵀ,
+   dẑ = Σ φ̃(q) dden (``LaunchConfig.query_backward`` also offers both steps in one kernel, "fused");
+3. ``_reduce_kernel``: dS = Σ dŜ / c, dz = Σ dẑ / c (and the scales of φ̃);
+4. ``_key_grad_kernel``: dv = dSᵀ φ(k), dk from dφ(k) = dS v + dz.
 The quadratic parts use the symmetry of S2, dS2 (as d × d matrices per column): the derivative of
 x⊗x contracted with a symmetric G is 2 G x.
 """
@@ -60,7 +61,7 @@ class LaunchConfig:
             on (q, dnum) with weights dden (tile ``query_state``) ("state_kernel").
         num_stages: software-pipelining depth of the token loops (None: Triton's default).
         quad_mode: how x⊗x is formed on-chip: 0 = broadcast product + reshape, 1 = two matmuls with 0/1
-            selection matrices.
+            selection matrices (2× slower on an H200; kept as a tested alternative).
         programs_per_sm: target programs per multiprocessor when choosing the number of chunks.
         wide_value_warps: warps of the kernels holding a (d² × D) accumulator when D > 64.
         poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
