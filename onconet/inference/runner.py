@@ -1,0 +1,232 @@
+"""The inference run: plan -> DataLoader over raw DICOM pairs -> ``Trainer.predict`` -> merged tables.
+
+:func:`infer` is what ``onconet infer`` calls. The same code runs on the CPU, on one GPU, or on several
+with DDP: Lightning re-launches the command once per rank, each rank plans the same pairs and predicts its
+share (an unrepeated distributed sampler), writes its part files, and rank 0 merges them after a barrier.
+
+Example::
+
+    summary = infer("export/", "model.ckpt", "out/", batch_size=4, num_workers=2)
+    print("\\n".join(summary.lines()))
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from onconet import __version__
+from onconet.data.pairs import PAIR_MODES
+from onconet.errors import ConfigError
+from onconet.inference.checkpoint import LoadedCheckpoint, load_checkpoint
+from onconet.inference.dataset import DicomPairDataset, collate_pairs
+from onconet.inference.figures import save_pair_figure
+from onconet.inference.plan import plan_inference
+from onconet.inference.writer import (
+    CsvPredictionWriter,
+    existing_predictions,
+    merge_errors,
+    merge_predictions,
+)
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the run, so every DDP rank (a re-launched process) uses the same name.
+RUN_ID_ENV = "ONCONET_INFER_RUN_ID"
+#: Per-row columns taken from the sample's metadata (the model's rows carry IDs, classes, probabilities).
+META_COLUMNS = ("baseline_date", "followup_date", "site", "baseline_manufacturer", "followup_manufacturer")
+
+
+class PairPredictor(pl.LightningModule):
+    """Runs a ResponseModule's ``predict_step`` on the good pairs of a batch, passes failures through."""
+
+    def __init__(self, module: pl.LightningModule) -> None:
+        super().__init__()
+        self.module = module
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        rows = []
+        if batch["meta"]:
+            for row, meta in zip(self.module.predict_step(batch, batch_idx), batch["meta"], strict=True):
+                row = {k: v for k, v in row.items() if k not in ("label", "target")}
+                rows.append({**row, **{k: meta[k] for k in META_COLUMNS}})
+        return {"rows": rows, "errors": batch["errors"]}
+
+
+class PairProgress(Callback):
+    """A progress bar in pairs (pairs per second) on rank 0, and the count of pairs done."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total, self.enabled, self.pairs = total, enabled, 0
+        self.bar: tqdm | None = None
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        share = -(-self.total // trainer.world_size)
+        self.bar = tqdm(
+            total=share, desc="infer", unit="pair", disable=not self.enabled or trainer.global_rank
+        )
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.pairs += batch["size"]
+        if self.bar is not None:
+            self.bar.update(batch["size"])
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class PairFigures(Callback):
+    """``--figures``: one PNG per predicted pair under ``OUTDIR/figures``."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        for row, meta in zip(outputs["rows"], batch["meta"], strict=True):
+            save_pair_figure(row, meta["baseline_suv_path"], meta["followup_suv_path"], self.out_dir)
+
+
+@dataclass
+class InferenceSummary:
+    """What one run did (rank 0's view after the merge)."""
+
+    out_dir: Path
+    pairs_planned: int = 0
+    pairs_already_done: int = 0
+    pairs_attempted: int = 0
+    predictions: int = 0  # rows in predictions.csv after the run
+    new_predictions: int = 0
+    failed_pairs: int = 0
+    error_rows: int = 0
+    seconds: float = 0.0
+    checkpoint_sha256: str = ""
+
+    def lines(self) -> list[str]:
+        """The human-readable final summary."""
+        rate = self.pairs_attempted / self.seconds if self.seconds > 0 else 0.0
+        return [
+            f"pairs: {self.pairs_planned} planned, {self.pairs_already_done} already in predictions.csv, "
+            f"{self.pairs_attempted} run now ({self.new_predictions} predicted, {self.failed_pairs} failed) "
+            f"in {self.seconds:.1f} s ({rate:.2f} pairs/s)",
+            f"predictions.csv: {self.predictions} rows; errors.csv: {self.error_rows} rows "
+            f"(checkpoint sha256 {self.checkpoint_sha256[:12]}...)",
+            f"written to {self.out_dir}",
+        ]
+
+
+def infer(
+    dicom_dir: str | os.PathLike,
+    ckpt: str | os.PathLike | LoadedCheckpoint,
+    out_dir: str | os.PathLike,
+    *,
+    pairs_mode: str = "consecutive",
+    accelerator: str = "auto",
+    devices: int = 1,
+    batch_size: int = 2,
+    num_workers: int = 0,
+    figures: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> InferenceSummary:
+    """Predict every pair of studies under ``dicom_dir`` into ``out_dir`` (see the module docstring).
+
+    ``callbacks`` run after the writer (tests inject a crash through one).
+    """
+    if pairs_mode not in PAIR_MODES:
+        raise ConfigError(f"--pairs {pairs_mode!r}: use one of {', '.join(PAIR_MODES)}")
+    for name, value, least in (("--devices", devices, 1), ("--batch-size", batch_size, 1),
+                               ("--num-workers", num_workers, 0)):  # fmt: skip
+        if value < least:
+            raise ConfigError(f"{name} {value}: use {least} or more")
+    # Every DDP rank re-runs this function in its own process; they share the run's name through the
+    # environment. The process that named the run forgets the name at the end, crash or not.
+    owner = RUN_ID_ENV not in os.environ
+    run_id = os.environ.setdefault(RUN_ID_ENV, uuid.uuid4().hex[:12])
+    try:
+        return _infer(dicom_dir, ckpt, Path(out_dir), run_id, pairs_mode=pairs_mode, accelerator=accelerator,
+                      devices=devices, batch_size=batch_size, num_workers=num_workers, figures=figures,
+                      cache_dir=cache_dir, progress=progress, callbacks=callbacks)  # fmt: skip
+    finally:
+        if owner:
+            os.environ.pop(RUN_ID_ENV, None)
+
+
+def _infer(
+    dicom_dir: str | os.PathLike,
+    ckpt: str | os.PathLike | LoadedCheckpoint,
+    out_dir: Path,
+    run_id: str,
+    *,
+    pairs_mode: str,
+    accelerator: str,
+    devices: int,
+    batch_size: int,
+    num_workers: int,
+    figures: bool,
+    cache_dir: str | os.PathLike | None,
+    progress: bool,
+    callbacks: Sequence[Callback],
+) -> InferenceSummary:
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loaded = ckpt if isinstance(ckpt, LoadedCheckpoint) else load_checkpoint(ckpt)
+    plan = plan_inference(dicom_dir, pairs_mode, workers=max(1, num_workers))
+    done = existing_predictions(out_dir, loaded.sha256)
+    jobs = [job for job in plan.jobs if job.key not in done]
+    summary = InferenceSummary(
+        out_dir, len(plan.jobs), len(plan.jobs) - len(jobs), len(jobs), checkpoint_sha256=loaded.sha256
+    )
+    rank = 0
+    if jobs:
+        dataset = DicomPairDataset(jobs, cache_dir or out_dir / "cache", loaded.data_settings)
+        loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            collate_fn=collate_pairs,
+            persistent_workers=False,
+            prefetch_factor=2 if num_workers else None,
+        )
+        writer = CsvPredictionWriter(
+            out_dir, run_id, {"checkpoint_sha256": loaded.sha256, "onconet_version": __version__}
+        )
+        extra: list[Callback] = [PairFigures(out_dir / "figures")] if figures else []
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            strategy="ddp" if devices > 1 else "auto",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=out_dir,
+            callbacks=[writer, PairProgress(len(jobs), progress), *extra, *callbacks],
+        )
+        trainer.predict(PairPredictor(loaded.module), dataloaders=loader, return_predictions=False)
+        trainer.strategy.barrier()
+        rank = trainer.global_rank
+    if rank != 0:
+        return summary
+    rows = merge_predictions(out_dir, loaded.sha256)
+    errors = merge_errors(out_dir, plan.errors, run_id)
+    keys = {(r["baseline_study_uid"], r["followup_study_uid"]) for r in rows}
+    summary.predictions = len(rows)
+    summary.new_predictions = sum(job.key in keys for job in jobs)
+    summary.failed_pairs = summary.pairs_attempted - summary.new_predictions
+    summary.error_rows = len(errors)
+    summary.seconds = time.perf_counter() - started
+    return summary
