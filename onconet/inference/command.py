@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache,
         progress=not args.no_progress,
     )
+    if summary.rank != 0:
+        return 0
     for line in summary.lines():
         print(line)
     return 0 if summary.predictions else 1

@@ -112,6 +112,7 @@ class InferenceSummary:
     error_rows: int = 0
     seconds: float = 0.0
     checkpoint_sha256: str = ""
+    rank: int = 0  # DDP ranks other than 0 return before the merge and print nothing
 
     def lines(self) -> list[str]:
         """The human-readable final summary."""
@@ -220,6 +221,7 @@ def _infer(
         trainer.strategy.barrier()
         rank = trainer.global_rank
     if rank != 0:
+        summary.rank = rank
         return summary
     rows = merge_predictions(out_dir, loaded.sha256)
     errors = merge_errors(out_dir, plan.errors, run_id)
