@@ -238,14 +238,14 @@ class ResponseModule(pl.LightningModule):
 
 
 def prediction_rows(batch: dict[str, Any], probs: torch.Tensor) -> list[dict[str, Any]]:
-    """One row per pair: identifiers, ``label`` (given, or empty), ``predicted`` and ``prob_<class>``."""
+    """One row per pair: identifiers, ``target`` (batch label or empty), ``predicted``, ``prob_<class>``."""
     probs = probs.detach().float().cpu()
     labels = batch.get("label")
     rows = []
     for i, p in enumerate(probs.tolist()):
         row: dict[str, Any] = {key: _item(batch[key], i) for key in ID_KEYS if key in batch}
         given = int(labels[i]) if labels is not None else -1
-        row["label"] = RESPONSE_CLASSES[given] if given >= 0 else ""
+        row["target"] = RESPONSE_CLASSES[given] if given >= 0 else ""
         row["predicted"] = RESPONSE_CLASSES[max(range(len(p)), key=p.__getitem__)]
         row.update({column: f"{value:.6f}" for column, value in zip(PROBABILITY_COLUMNS, p, strict=True)})
         rows.append(row)

@@ -124,6 +124,9 @@ class DenseNet3d(nn.Module):
             dropout_prob=dropout,
         )
         self.features = net.features  # ends with the final BatchNorm; the classifier is dropped
+        for module in self.features.modules():
+            if isinstance(module, nn.ReLU):
+                module.inplace = False  # in-place ReLUs break recomputation under checkpointing
         width = self.features[-1].num_features
         self.proj = nn.Linear(width, dim)
         self.norm = nn.LayerNorm(dim)
@@ -131,7 +134,7 @@ class DenseNet3d(nn.Module):
         self.grad_checkpointing = False
 
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
-        """Recompute the dense blocks in the backward pass."""
+        """Recompute the feature layers in the backward pass (BatchNorm statistics then update twice)."""
         self.grad_checkpointing = enabled
 
     def forward(self, x: torch.Tensor) -> TokenGrid:

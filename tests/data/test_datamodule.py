@@ -1,0 +1,157 @@
+"""PairDataModule over a real cache: the synthetic cohort ingested by ``onconet ingest``."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from onconet.classes import RESPONSE_CLASSES
+from onconet.data.cache import read_csv
+from onconet.data.datamodule import PairDataModule, default_num_workers
+from onconet.errors import ConfigError
+
+SPACING, SIZE = (16.0, 16.0, 32.0), (24, 24, 32)  # coarse: fast, still the whole body
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cache(synthetic_cohort, tmp_path_factory) -> Path:
+    """The 12-patient cohort ingested once per session (shared by the xdist workers through a lock)."""
+    from filelock import FileLock
+
+    from onconet.data.ingest import ingest
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    cache = base / "synthetic_cache_n12_seed0_small"
+    with FileLock(str(cache) + ".lock"):
+        if not (cache / "pairs.csv").is_file():
+            summary = ingest(synthetic_cohort.dicom_dir, cache, workers=2, progress=False)
+            assert len(summary.ok) == len(summary.outcomes)
+    return cache
+
+
+def truth_rows(cohort) -> dict[tuple[str, str], dict]:
+    return {(r["baseline_study_uid"], r["followup_study_uid"]): r for r in read_csv(cohort.truth)}
+
+
+def write_weak_labels(path: Path, cohort, *, blank: int = 0, wrong: bool = False) -> Path:
+    """A labels.csv (labeling contract) from the truth: the first ``blank`` internal pairs abstain."""
+    rows, blanked = [], 0
+    for (baseline, followup), row in truth_rows(cohort).items():
+        label = row["label"]
+        if wrong:
+            label = RESPONSE_CLASSES[(RESPONSE_CLASSES.index(label) + 1) % 3]
+        if row["site"] == "internal" and blanked < blank:
+            label, blanked = "", blanked + 1
+        rows.append(
+            {
+                "patient_id": row["patient_id"],
+                "baseline_study_uid": baseline,
+                "followup_study_uid": followup,
+                "label": label,
+                "confidence": "0.8" if label else "0",
+                "lf_within_report": label,
+            }
+        )
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def datamodule(cache: Path, **options) -> PairDataModule:
+    options = {"spacing": SPACING, "spatial_size": SIZE, "num_workers": 0, **options}
+    dm = PairDataModule(cache=str(cache), **options)
+    dm.setup("fit")
+    return dm
+
+
+def test_splits_are_patient_level_and_the_external_site_is_only_in_test(synthetic_cache, synthetic_cohort):
+    dm = datamodule(synthetic_cache, truth=str(synthetic_cohort.truth), label_source="gold")
+    train, val, test = (dm.splits.patients(s) for s in ("train", "val", "test"))
+    assert train and val and test
+    assert not (train & val) and not (train & test) and not (val & test)
+    sites = {r["patient_id"]: r["site"] for r in read_csv(synthetic_cache / "pairs.csv")}
+    assert {sites[p] for p in test} == {"external"}
+    assert test == {p for p, s in sites.items() if s == "external"}
+    assert {sites[p] for p in train | val} == {"internal"}
+    assert len(dm.all_samples) == len(sites)
+
+
+def test_batches_hold_two_channel_volumes_and_labels(synthetic_cache, synthetic_cohort):
+    dm = datamodule(synthetic_cache, truth=str(synthetic_cohort.truth), label_source="gold", batch_size=3)
+    batch = next(iter(dm.train_dataloader()))
+    for exam in ("baseline", "followup"):
+        volume = batch[exam]
+        assert volume.shape == (3, 2, *SIZE) and volume.dtype == torch.float32
+        suv, ct = volume[:, 0], volume[:, 1]
+        assert suv.min() >= 0 and suv.max() > 0.3  # log1p(SUV)/log1p(20): lesions and bladder are hot
+        assert ct.min() >= 0 and ct.max() <= 1 and ct.max() > ct.min()  # air 0 .. bone
+    assert batch["label"].dtype == torch.long and batch["weight"].tolist() == [1.0, 1.0, 1.0]
+    truth = truth_rows(synthetic_cohort)
+    for i, key in enumerate(zip(batch["baseline_study_uid"], batch["followup_study_uid"], strict=True)):
+        assert RESPONSE_CLASSES[int(batch["label"][i])] == truth[key]["label"]
+
+
+def test_splits_follow_the_seed(synthetic_cache, synthetic_cohort):
+    def val_patients(seed: int) -> frozenset:
+        dm = datamodule(synthetic_cache, truth=str(synthetic_cohort.truth), label_source="gold", seed=seed)
+        return frozenset(dm.splits.patients("val"))
+
+    assert val_patients(0) == val_patients(0)
+    assert len({val_patients(seed) for seed in range(6)}) > 1
+
+
+def test_pairs_without_a_weak_label_are_dropped_and_counted(
+    synthetic_cache, synthetic_cohort, tmp_path, caplog
+):
+    labels = write_weak_labels(tmp_path / "labels.csv", synthetic_cohort, blank=2)
+    with caplog.at_level(logging.INFO, logger="onconet.data.datamodule"):
+        dm = datamodule(synthetic_cache, labels=str(labels), eval_label_source="weak")
+    dropped = dm.splits.dropped_unlabelled
+    assert sum(dropped.values()) == 2 and set(dropped) <= {"train", "val"}
+    internal = sum(r["site"] == "internal" for r in read_csv(synthetic_cache / "pairs.csv"))
+    assert len(dm.splits.samples["train"]) + len(dm.splits.samples["val"]) == internal - 2
+    assert all(s["weight"] == pytest.approx(0.8) for s in dm.splits.samples["train"])
+    assert "dropped without a label" in caplog.text
+    assert len(dm.predict_dataloader().dataset) == len(dm.all_samples)  # predict keeps every pair
+
+
+def test_weak_labels_train_while_gold_labels_evaluate(synthetic_cache, synthetic_cohort, tmp_path):
+    labels = write_weak_labels(tmp_path / "labels.csv", synthetic_cohort, wrong=True)
+    dm = datamodule(synthetic_cache, labels=str(labels), truth=str(synthetic_cohort.truth))
+    assert dm.eval_source() == "gold"
+    truth = truth_rows(synthetic_cohort)
+    for split, agrees in (("train", False), ("val", True), ("test", True)):
+        for sample in dm.splits.samples[split]:
+            gold = truth[(sample["baseline_study_uid"], sample["followup_study_uid"])]["label"]
+            assert (RESPONSE_CLASSES[sample["label"]] == gold) is agrees
+
+
+def test_missing_inputs_are_config_errors(synthetic_cache, synthetic_cohort, tmp_path):
+    with pytest.raises(ConfigError, match=r"pairs\.csv: no such file"):
+        datamodule(tmp_path, truth=str(synthetic_cohort.truth), label_source="gold")
+    with pytest.raises(ConfigError, match="no such file"):
+        datamodule(synthetic_cache, labels=str(tmp_path / "absent.csv"))
+    with pytest.raises(ConfigError, match=r"data\.labels"):
+        datamodule(synthetic_cache, truth=str(synthetic_cohort.truth), label_source="weak")
+
+
+def test_worker_count_fits_the_machine():
+    workers = default_num_workers()
+    assert 0 <= workers <= max(0, (os.cpu_count() or 1) // 2)

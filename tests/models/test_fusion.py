@@ -1,0 +1,95 @@
+"""The paired-exam model: prefix linear-attention fusion, batch independence, timepoint order."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+import torch
+
+import kernels
+from onconet.errors import ConfigError
+from onconet.models import fusion
+from onconet.models.backbones import create_backbone
+from onconet.models.fusion import PairedResponseModel, PrefixLinearAttentionFusion
+
+SIZE = (16, 16, 8)
+SMALL = {
+    "based3d": {"dim": 32, "depth": 1, "heads": 2, "feature_dim": 8, "patch_size": 4},
+    "monarch3d": {"dim": 32, "depth": 1, "heads": 2, "nblocks": 4, "patch_size": 4},
+    "vit_sdpa": {"dim": 32, "depth": 1, "heads": 2, "patch_size": 4},
+    "densenet121": {"dim": 32, "init_features": 8, "growth_rate": 4, "block_config": (2, 2)},
+}
+
+
+def build(name: str) -> PairedResponseModel:
+    torch.manual_seed(0)
+    backbone = create_backbone(name, image_size=SIZE, **SMALL[name])
+    return PairedResponseModel(backbone, fusion_heads=2, fusion_feature_dim=8, head_hidden=16)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_prediction_of_a_pair_does_not_depend_on_the_rest_of_the_batch(name: str) -> None:
+    model = build(name).eval()
+    torch.manual_seed(1)
+    baseline, followup = torch.randn(4, 2, *SIZE), torch.randn(4, 2, *SIZE)
+    with torch.no_grad():
+        batched = model(baseline, followup)
+        alone = torch.cat([model(baseline[i : i + 1], followup[i : i + 1]) for i in range(4)])
+        reordered = model(baseline.flip(0), followup.flip(0)).flip(0)
+    assert batched.shape == (4, 3)
+    torch.testing.assert_close(alone, batched, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(reordered, batched, rtol=1e-4, atol=1e-5)
+
+
+def test_follow_up_tokens_read_the_state_of_both_exams() -> None:
+    # Slicing the follow-up rows out of one pass over baseline ⊕ follow-up must equal attention of the
+    # follow-up queries over the keys and values of both exams, written out with the Taylor feature map.
+    torch.manual_seed(0)
+    layer = PrefixLinearAttentionFusion(dim=16, heads=2, feature_dim=4).double()
+    base, follow = torch.randn(2, 5, 16, dtype=torch.float64), torch.randn(2, 7, 16, dtype=torch.float64)
+    out = layer(base, follow)
+
+    sequence = layer.norm(torch.cat([base + layer.timepoint[0], follow + layer.timepoint[1]], dim=1))
+    q, k = layer.qk(sequence).chunk(2, dim=-1)
+    v = layer.v(sequence)
+    expected_heads = []
+    for h in range(2):
+        phi_q = kernels.taylor_feature_map(q[:, 5:, 4 * h : 4 * h + 4])  # follow-up queries only
+        phi_k = kernels.taylor_feature_map(k[..., 4 * h : 4 * h + 4])  # keys of both exams
+        values = v[..., 8 * h : 8 * h + 8]
+        weights = phi_q @ phi_k.transpose(1, 2)  # (B, Nf, Nb + Nf), all positive
+        expected_heads.append((weights @ values) / (weights.sum(-1, keepdim=True) + 1e-6))
+    expected = follow + layer.out(torch.cat(expected_heads, dim=-1))
+    torch.testing.assert_close(out, expected)
+
+    changed = layer(base + torch.randn_like(base), follow)
+    assert not torch.allclose(changed, out)  # the baseline is read
+
+
+def test_the_model_knows_which_exam_is_the_baseline() -> None:
+    model = build("based3d").eval()
+    torch.manual_seed(2)
+    a, b = torch.randn(2, 2, *SIZE), torch.randn(2, 2, *SIZE)
+    with torch.no_grad():
+        assert not torch.allclose(model(a, b), model(b, a), atol=1e-4)
+
+
+def test_gradients_reach_the_backbone_through_both_exams() -> None:
+    model = build("based3d")
+    baseline = torch.randn(2, 2, *SIZE, requires_grad=True)
+    followup = torch.randn(2, 2, *SIZE, requires_grad=True)
+    model(baseline, followup).logsumexp(dim=1).sum().backward()
+    assert baseline.grad.abs().sum() > 0 and followup.grad.abs().sum() > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_exams_of_different_shapes_are_refused() -> None:
+    model = build("vit_sdpa")
+    with pytest.raises(ConfigError, match="one shape"):
+        model(torch.randn(1, 2, *SIZE), torch.randn(1, 2, 16, 16, 16))
+
+
+def test_docstring_example() -> None:
+    result = doctest.testmod(fusion)
+    assert result.attempted > 0 and result.failed == 0
