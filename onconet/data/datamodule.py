@@ -116,7 +116,8 @@ class PairDataModule(pl.LightningDataModule):
         suv_max: the SUV that maps to 1.
         hu_range: CT window (HU) mapped to 0..1.
         augment: random flips and SUV scale jitter for training.
-        flip_prob: probability of a flip along each axis.
+        flip_prob: probability of a flip along each of ``flip_axes``.
+        flip_axes: RAS axes to flip (0 left-right, 1 posterior-anterior, 2 inferior-superior).
         intensity_jitter: relative SUV scale jitter (same factor for both exams).
         test_site: the site held out for testing (pairs.csv ``site``); ``None`` for a random hold-out.
         val_fraction: share of the non-test patients used for validation.
@@ -142,6 +143,7 @@ class PairDataModule(pl.LightningDataModule):
         hu_range: tuple[float, float] = (-1000.0, 1000.0),
         augment: bool = True,
         flip_prob: float = 0.5,
+        flip_axes: tuple[int, ...] = (0,),
         intensity_jitter: float = 0.05,
         test_site: str | None = "external",
         val_fraction: float = 0.2,
@@ -286,6 +288,7 @@ class PairDataModule(pl.LightningDataModule):
                 train=split == "train" and hp.augment,
                 flip_prob=hp.flip_prob,
                 intensity_jitter=hp.intensity_jitter,
+                flip_axes=hp.flip_axes,
             )
             samples = [_without_eval_keys(s) for s in samples]
             if hp.cache_in_memory:

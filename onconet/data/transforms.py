@@ -5,7 +5,8 @@ A sample is a dict with the paths of a pair's four cached volumes (``baseline_su
 through untouched. The deterministic part (load with nibabel, channel first, RAS orientation,
 resampling to ``spacing`` mm, SUV and HU normalisation, centre crop or pad to ``spatial_size``) is what
 the DataModule caches in memory; the random part (training only) flips the four volumes along the same
-axes and jitters the SUV scale of both exams by the same factor, so the pair's label stays true. Last,
+axes (by default left-right only: a body mirrored left-right is still a plausible body, one upside down
+is not) and jitters the SUV scale of both exams by the same factor, so the pair's label stays true. Last,
 SUV and CT are stacked into 2-channel ``baseline`` and ``followup`` tensors (channel 0 SUV, 1 CT).
 
 Normalisation maps background to 0, so padding with zeros means "no uptake" and "air":
@@ -116,10 +117,17 @@ def deterministic_transforms(
     ]
 
 
-def augmentation_transforms(flip_prob: float = 0.5, intensity_jitter: float = 0.05) -> list:
-    """Random flips (one draw per axis for all four volumes) and one SUV scale factor for both exams."""
+def augmentation_transforms(
+    flip_prob: float = 0.5, intensity_jitter: float = 0.05, flip_axes: Sequence[int] = (0,)
+) -> list:
+    """Random flips (one draw per axis for all four volumes) and one SUV scale factor for both exams.
+
+    ``flip_axes`` are RAS voxel axes: 0 left-right, 1 posterior-anterior, 2 inferior-superior.
+    """
+    if any(axis not in (0, 1, 2) for axis in flip_axes):
+        raise ConfigError(f"data.flip_axes must hold axes 0, 1 or 2, got {list(flip_axes)}")
     keys = list(IMAGE_KEYS)
-    flips = [RandFlipd(keys, prob=flip_prob, spatial_axis=axis) for axis in range(3)]
+    flips = [RandFlipd(keys, prob=flip_prob, spatial_axis=axis) for axis in flip_axes]
     jitter = (
         [RandScaleIntensityd(list(SUV_KEYS), factors=intensity_jitter, prob=1.0)] if intensity_jitter else []
     )
@@ -142,6 +150,7 @@ def pair_transforms(
     train: bool = False,
     flip_prob: float = 0.5,
     intensity_jitter: float = 0.05,
+    flip_axes: Sequence[int] = (0,),
 ) -> Compose:
     """The whole chain: deterministic part, augmentation when ``train``, stacking into 2 channels.
 
@@ -149,5 +158,5 @@ def pair_transforms(
     """
     steps = deterministic_transforms(spacing, spatial_size, suv_scaling, suv_max, hu_range)
     if train:
-        steps += augmentation_transforms(flip_prob, intensity_jitter)
+        steps += augmentation_transforms(flip_prob, intensity_jitter, flip_axes)
     return Compose(steps + stacking_transforms())

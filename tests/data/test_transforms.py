@@ -98,7 +98,9 @@ def test_clip_scaling_and_bad_options() -> None:
 def test_training_flips_both_exams_the_same_way(pair) -> None:
     pair = {**pair, "followup_suv": pair["baseline_suv"]}  # identical exams: must stay identical
     reference = pair_transforms((4.0, 4.0, 4.0), SHAPE)(pair)["baseline"]
-    transform = pair_transforms((4.0, 4.0, 4.0), SHAPE, train=True, flip_prob=0.5, intensity_jitter=0.0)
+    transform = pair_transforms(
+        (4.0, 4.0, 4.0), SHAPE, train=True, flip_prob=0.5, intensity_jitter=0.0, flip_axes=(0, 1, 2)
+    )
     seen = set()
     for seed in range(12):
         transform.set_random_state(seed=seed)
@@ -110,6 +112,15 @@ def test_training_flips_both_exams_the_same_way(pair) -> None:
         )
         seen.add(flipped)
     assert len(seen) > 1  # some draws flip, some do not
+
+
+def test_default_flip_is_left_right_only(pair) -> None:
+    reference = pair_transforms((4.0, 4.0, 4.0), SHAPE)(pair)
+    out = pair_transforms((4.0, 4.0, 4.0), SHAPE, train=True, flip_prob=1.0, intensity_jitter=0.0)(pair)
+    for exam in ("baseline", "followup"):
+        assert torch.equal(out[exam], reference[exam].flip(1))  # (channel, x, y, z): x is left-right
+    with pytest.raises(ConfigError, match="flip_axes"):
+        pair_transforms((4.0, 4.0, 4.0), SHAPE, train=True, flip_axes=(3,))
 
 
 def test_intensity_jitter_scales_the_suv_of_both_exams_by_one_factor(pair) -> None:

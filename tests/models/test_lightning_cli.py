@@ -29,6 +29,10 @@ def options(cache: Path, cohort, root: Path) -> list[str]:
         "--trainer.default_root_dir", str(root),
         "--trainer.enable_progress_bar", "false",
         "--checkpoint.dirpath", str(root / "checkpoints"),
+        # the experiment configs' checkpointing (demo.yaml keeps its final epoch instead)
+        "--checkpoint.monitor", "val/loss",
+        "--checkpoint.filename", "best",
+        "--checkpoint.save_last", "true",
     ]  # fmt: skip
 
 

@@ -100,6 +100,20 @@ def test_overfits_eight_pairs_to_zero_training_error(tmp_path, backbone: str) ->
     assert predicted.tolist() == batch["label"].tolist()
 
 
+@pytest.mark.parametrize("backbone", sorted(TINY_BACKBONES))
+def test_learns_the_uptake_change_on_pairs_it_has_not_seen(tmp_path, backbone: str) -> None:
+    # Not memorisation: 48 training pairs, 48 new pairs (new blob places, sizes of uptake).
+    train, unseen = pairs_with_signal(48, seed=1), pairs_with_signal(48, seed=2)
+    module = tiny_module(backbone=backbone, backbone_kwargs=TINY_BACKBONES[backbone], learning_rate=2e-3)
+    pl.seed_everything(0, verbose=False)
+    quiet_trainer(tmp_path, max_epochs=20).fit(module, DataLoader(train, batch_size=8, shuffle=True))
+    batch = next(iter(DataLoader(unseen, batch_size=48)))
+    module.eval()
+    with torch.no_grad():
+        predicted = module(batch["baseline"], batch["followup"]).argmax(dim=1)
+    assert (predicted == batch["label"]).float().mean() >= 0.85
+
+
 def test_a_zero_confidence_label_contributes_no_gradient() -> None:
     logits = torch.randn(3, 3, requires_grad=True)
     labels = torch.tensor([0, 1, 2])

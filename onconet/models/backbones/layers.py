@@ -88,6 +88,17 @@ def sincos_position_3d(grid: Grid, dim: int, device: torch.device | None = None)
     return code
 
 
+def to_autocast_dtype(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the autocast dtype when autocast is on for its device (for ops autocast does not cover).
+
+    The Monarch ops are custom autograd Functions, which autocast leaves in the dtype they get (float32
+    after a LayerNorm); without this cast they would run in float32 while the other mixers run in bfloat16.
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        return x.to(torch.get_autocast_dtype(x.device.type))
+    return x
+
+
 class Mlp(nn.Module):
     """Two dense layers with GELU: dim -> hidden -> dim."""
 

@@ -24,7 +24,7 @@ from torch import nn
 
 import kernels
 from onconet.errors import ConfigError
-from onconet.models.backbones.layers import Grid, TokenBackbone, token_grid
+from onconet.models.backbones.layers import Grid, TokenBackbone, to_autocast_dtype, token_grid
 from onconet.models.backbones.registry import register_backbone
 
 
@@ -53,7 +53,7 @@ class MonarchSequenceMixer(nn.Module):
                 f"got {tuple(grid)}; set data.spatial_size to the size the model was built for"
             )
         batch, n, dim = x.shape
-        u, gate = self.proj_in(x).chunk(2, dim=-1)
+        u, gate = self.proj_in(to_autocast_dtype(x)).chunk(2, dim=-1)
         u = u.reshape(batch, *grid, self.heads, dim // self.heads)
         mixed = [
             kernels.monarch_mix_3d(
@@ -78,7 +78,7 @@ class MonarchMlp(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
+        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(to_autocast_dtype(x))))))
 
 
 class Monarch3dBlock(nn.Module):
