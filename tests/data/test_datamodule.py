@@ -155,3 +155,12 @@ def test_missing_inputs_are_config_errors(synthetic_cache, synthetic_cohort, tmp
 def test_worker_count_fits_the_machine():
     workers = default_num_workers()
     assert 0 <= workers <= max(0, (os.cpu_count() or 1) // 2)
+
+
+def test_docstring_example():
+    import doctest
+
+    from onconet.data import datamodule as datamodule_module
+
+    result = doctest.testmod(datamodule_module)
+    assert result.attempted > 0 and result.failed == 0
