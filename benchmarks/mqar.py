@@ -16,7 +16,7 @@ import csv
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 # Run as a script, this folder comes first on sys.path, and benchmarks/kernels.py would shadow the
@@ -37,10 +37,13 @@ from onconet.mqar.models import (  # noqa: E402
     count_parameters,
     recurrent_state_size,
 )
-from onconet.mqar.train import TrainConfig, recall_accuracy, train_model  # noqa: E402
-
-#: model name -> what it is, for the table and the plot legend
-MAIN_MODELS = ("attention", "based", "taylor", "monarch")
+from onconet.mqar.train import (  # noqa: E402
+    TrainConfig,
+    ablations,
+    recall_accuracy,
+    train_model,
+    zeroed_output,
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ class ModelSpec:
     name: str
     mixer: str
     feature_dim: int = 16
-    window: int = 32
+    window: int = 16
     main: bool = True
+    seeds: tuple[int, ...] = (0,)
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,6 @@ class Profile:
     train: TrainConfig
     models: tuple[ModelSpec, ...]
     tradeoff_setting: tuple[int, int]  # (seq_len, kv pairs) of the state-size plot
-    extra: dict = field(default_factory=dict)
 
 
 PROFILES: dict[str, Profile] = {
@@ -88,13 +91,13 @@ PROFILES: dict[str, Profile] = {
         test_examples=200,
         train=TrainConfig(epochs=8, batch_size=16, learning_rate=3e-3),
         models=(
-            ModelSpec("attention", "attention"),
-            ModelSpec("based", "based", feature_dim=16, window=32),
-            ModelSpec("taylor", "taylor", feature_dim=16),
+            ModelSpec("attention", "attention", seeds=(0, 1)),
+            ModelSpec("based", "based", feature_dim=16, window=16, seeds=(0, 1)),
+            ModelSpec("taylor", "taylor", feature_dim=16, seeds=(0, 1)),
             ModelSpec("monarch", "monarch"),
+            ModelSpec("based-w64", "based", feature_dim=16, window=64, main=False),
             ModelSpec("taylor-f8", "taylor", feature_dim=8, main=False),
             ModelSpec("taylor-f4", "taylor", feature_dim=4, main=False),
-            ModelSpec("based-f8-w16", "based", feature_dim=8, window=16, main=False),
         ),
         tradeoff_setting=(256, 64),
     ),
@@ -135,60 +138,102 @@ def model_config(profile: Profile, spec: ModelSpec) -> MqarModelConfig:
     )
 
 
-def run_study(
-    profile: Profile, seed: int = 0, only: list[str] | None = None
-) -> tuple[list[dict], list[dict]]:
-    """Train and evaluate every model of ``profile``; rows of the accuracy table and of the loss curves."""
-    train = [
-        generate_mqar(n, seq, kv, profile.vocab_size, seed=seed) for seq, kv, n in profile.train_settings
-    ]
+def run_study(profile: Profile, only: list[str] | None = None) -> tuple[list[dict], list[dict], list[dict]]:
+    """Train and evaluate every model of ``profile`` (each of its seeds).
+
+    Returns:
+        Rows of the accuracy table (one per model, seed and test setting), of the training curves, and of
+        the ablations (accuracy at the trade-off setting with one part of the model switched off).
+    """
+    train = [generate_mqar(n, seq, kv, profile.vocab_size, seed=0) for seq, kv, n in profile.train_settings]
     tests = [
-        generate_mqar(profile.test_examples, seq, kv, profile.vocab_size, seed=seed + 1000)
+        generate_mqar(profile.test_examples, seq, kv, profile.vocab_size, seed=1000)
         for seq, kv in test_settings(profile)
     ]
-    rows, losses = [], []
+    probe = next(seg for seg in tests if (seg.seq_len, seg.num_kv_pairs) == profile.tradeoff_setting)
+    rows, losses, ablated = [], [], []
     for spec in profile.models:
         if only and spec.name not in only:
             continue
         config = model_config(profile, spec)
-        torch.manual_seed(seed)
-        model = MqarLanguageModel(config)
-        start = time.process_time()
-        result = train_model(model, train, profile.train, progress=sys.stderr.isatty(), description=spec.name)
-        train_cpu = time.process_time() - start
-        start = time.process_time()
-        accuracies = {seg.name: recall_accuracy(model, seg) for seg in tests}
-        eval_cpu = time.process_time() - start
-        for seg in tests:
-            rows.append(
-                {
-                    "model": spec.name,
-                    "mixer": spec.mixer,
-                    "main": int(spec.main),
-                    "d_model": config.d_model,
-                    "feature_dim": spec.feature_dim if spec.mixer in ("taylor", "based") else "",
-                    "window": spec.window if spec.mixer == "based" else "",
-                    "parameters": count_parameters(model),
-                    "seq_len": seg.seq_len,
-                    "num_kv_pairs": seg.num_kv_pairs,
-                    "accuracy": round(accuracies[seg.name], 4),
-                    "state_size": recurrent_state_size(config, seg.seq_len),
-                    "final_loss": round(sum(result.losses[-20:]) / len(result.losses[-20:]), 4),
-                    "train_cpu_s": round(train_cpu, 1),
-                    "eval_cpu_s": round(eval_cpu, 1),
-                }
+        for seed in spec.seeds:
+            torch.manual_seed(seed)  # the seed sets the initial weights and the order of the batches
+            model = MqarLanguageModel(config)
+            start = time.process_time()
+            label = f"{spec.name} seed {seed}"
+            config_seeded = replace(profile.train, seed=seed)
+            result = train_model(model, train, config_seeded, progress=sys.stderr.isatty(), description=label)
+            train_cpu = time.process_time() - start
+            start = time.process_time()
+            accuracies = {seg.name: recall_accuracy(model, seg) for seg in tests}
+            eval_cpu = time.process_time() - start
+            final_loss = sum(result.losses[-20:]) / len(result.losses[-20:])
+            for seg in tests:
+                rows.append(
+                    {
+                        "model": spec.name,
+                        "seed": seed,
+                        "mixer": spec.mixer,
+                        "main": int(spec.main),
+                        "d_model": config.d_model,
+                        "feature_dim": spec.feature_dim if spec.mixer in ("taylor", "based") else "",
+                        "window": spec.window if spec.mixer == "based" else "",
+                        "parameters": count_parameters(model),
+                        "seq_len": seg.seq_len,
+                        "num_kv_pairs": seg.num_kv_pairs,
+                        "accuracy": round(accuracies[seg.name], 4),
+                        "state_size": recurrent_state_size(config, seg.seq_len),
+                        "final_loss": round(final_loss, 4),
+                        "train_cpu_s": round(train_cpu, 1),
+                        "eval_cpu_s": round(eval_cpu, 1),
+                    }
+                )
+            every = max(1, len(result.losses) // 100)
+            for step in range(0, len(result.losses), every):
+                chunk = result.losses[step : step + every]
+                loss = round(sum(chunk) / len(chunk), 4)
+                losses.append({"model": spec.name, "seed": seed, "step": step, "loss": loss})
+            switched = {"nothing": accuracies[probe.name]}
+            for part, module in ablations(model).items():
+                with zeroed_output(module):
+                    switched[part] = recall_accuracy(model, probe)
+            ablated += [
+                {"model": spec.name, "seed": seed, "switched_off": part, "accuracy": round(acc, 4)}
+                for part, acc in switched.items()
+            ]
+            hardest = tests[-1].name
+            print(
+                f"{label:>20}: trained {len(result.losses)} steps in {train_cpu:.0f} CPU-s, "
+                f"final loss {final_loss:.3f}, {hardest} accuracy {accuracies[hardest]:.3f}",
+                flush=True,
             )
-        every = max(1, len(result.losses) // 100)
-        for step in range(0, len(result.losses), every):
-            window = result.losses[step : step + every]
-            losses.append({"model": spec.name, "step": step, "loss": round(sum(window) / len(window), 4)})
-        hardest = tests[-1].name
-        print(
-            f"{spec.name:>14}: trained {len(result.losses)} steps in {train_cpu:.0f} CPU-s, "
-            f"final loss {rows[-1]['final_loss']:.3f}, {hardest} accuracy {accuracies[hardest]:.3f}",
-            flush=True,
-        )
-    return rows, losses
+    return rows, losses, ablated
+
+
+def mean_over_seeds(rows: list[dict]) -> list[dict]:
+    """One row per model and test setting: accuracy averaged over the seeds, with their min and max."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["seq_len"], r["num_kv_pairs"]), []).append(r)
+    merged = []
+    for group in groups.values():
+        accs = [r["accuracy"] for r in group]
+        mean = sum(accs) / len(accs)
+        merged.append({**group[0], "accuracy": mean, "min": min(accs), "max": max(accs), "seeds": len(accs)})
+    return merged
+
+
+def ablation_table(ablated: list[dict], setting: tuple[int, int]) -> str:
+    """A markdown table: accuracy at ``setting`` with each part switched off, per model and seed."""
+    parts = list(dict.fromkeys(r["switched_off"] for r in ablated))
+    acc = {(r["model"], r["seed"], r["switched_off"]): r["accuracy"] for r in ablated}
+    header = ["model", "seed", *(f"off: {p}" for p in parts)]
+    lines = [f"Ablations at N={setting[0]}, kv={setting[1]}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    for model, seed in dict.fromkeys((r["model"], r["seed"]) for r in ablated):
+        cells = [f"{acc[(model, seed, p)]:.3f}" if (model, seed, p) in acc else "" for p in parts]
+        lines.append("| " + " | ".join([model, str(seed), *cells]) + " |")
+    return "\n".join(lines)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -208,10 +253,12 @@ def accuracy_table(rows: list[dict]) -> str:
     acc = {(r["model"], r["seq_len"], r["num_kv_pairs"]): r["accuracy"] for r in rows}
     state = {(r["model"], r["seq_len"]): r["state_size"] for r in rows}
     longest = max(s for s, _ in settings)
-    header = ["model", f"state@N{longest}", *(f"N{n} kv{kv}" for n, kv in settings)]
+    seeds = {r["model"]: r.get("seeds", 1) for r in rows}
+    header = ["model", "seeds", f"state@N{longest}", *(f"N{n} kv{kv}" for n, kv in settings)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in models:
-        cells = [m, f"{state[(m, longest)]:,}", *(f"{acc[(m, n, kv)]:.3f}" for n, kv in settings)]
+        accuracies = (f"{acc[(m, n, kv)]:.3f}" for n, kv in settings)
+        cells = [m, str(seeds[m]), f"{state[(m, longest)]:,}", *accuracies]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -235,7 +282,10 @@ def ordering_summary(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], profile: Profile, path: Path) -> None:
-    """Accuracy against pairs per sequence length (main models) and against state size (all models)."""
+    """Accuracy against pairs per sequence length (main models) and against state size (all models).
+
+    ``rows`` are ``mean_over_seeds`` rows; the shaded band is the range over the seeds.
+    """
     lengths = sorted({r["seq_len"] for r in rows})
     fig, axes = plt.subplots(1, len(lengths) + 1, figsize=(4 * (len(lengths) + 1), 3.6))
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -243,11 +293,15 @@ def plot(rows: list[dict], profile: Profile, path: Path) -> None:
     for ax, n in zip(axes[:-1], lengths, strict=True):
         for m in models:
             pts = sorted(
-                (r["num_kv_pairs"], r["accuracy"]) for r in rows if r["model"] == m and r["seq_len"] == n
+                (r["num_kv_pairs"], r["accuracy"], r["min"], r["max"])
+                for r in rows
+                if r["model"] == m and r["seq_len"] == n
             )
             main = any(r["main"] for r in rows if r["model"] == m)
             if pts and main:
-                ax.plot(*zip(*pts, strict=True), "o-", color=colors[m], label=m)
+                kv, mean, low, high = (list(c) for c in zip(*pts, strict=True))
+                ax.plot(kv, mean, "o-", color=colors[m], label=m)
+                ax.fill_between(kv, low, high, color=colors[m], alpha=0.15)  # spread over the seeds
         ax.set(title=f"sequence length {n}", xlabel="key-value pairs", xscale="log", ylim=(-0.02, 1.02))
         ax.set_xticks(profile.test_pairs, [str(p) for p in profile.test_pairs])
     axes[0].set_ylabel("recall accuracy")
@@ -281,7 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the outputs")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", nargs="*", help="only these models (names as in the table)")
     args = parser.parse_args(argv)
 
@@ -295,16 +348,19 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     start = time.process_time()
-    rows, losses = run_study(profile, seed=args.seed, only=args.models)
+    rows, losses, ablated = run_study(profile, only=args.models)
     write_csv(args.out / "mqar.csv", rows)
     write_csv(args.out / "mqar_loss.csv", losses)
-    plot(rows, profile, args.out / "mqar.png")
-    print(f"\nRecall accuracy (train config: {asdict(profile.train)})\n")
-    print(accuracy_table(rows))
-    print("\n" + ordering_summary(rows))
+    write_csv(args.out / "mqar_ablation.csv", ablated)
+    merged = mean_over_seeds(rows)
+    plot(merged, profile, args.out / "mqar.png")
+    print(f"\nRecall accuracy, mean over seeds (train config: {asdict(profile.train)})\n")
+    print(accuracy_table(merged))
+    print("\n" + ordering_summary(merged))
+    print("\n" + ablation_table(ablated, profile.tradeoff_setting))
     print(
         f"\ntotal {time.process_time() - start:.0f} CPU-s; "
-        f"wrote {args.out / 'mqar.csv'}, mqar_loss.csv, mqar.png"
+        f"wrote {args.out / 'mqar.csv'}, mqar_loss.csv, mqar_ablation.csv, mqar.png"
     )
     return 0
 

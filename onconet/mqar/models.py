@@ -1,7 +1,8 @@
 """Small causal language models for MQAR, one per sequence mixer.
 
-Every model is the same stack (token embedding, ``num_layers`` pre-norm blocks of mixer + MLP, a
-vocabulary head, no positional embedding) and differs only in the sequence mixer:
+Every model is the same stack (token embedding, ``num_layers`` pre-norm blocks, a vocabulary head, no
+positional embedding; no MLP by default, as Zoology's MQAR models) and differs only in the sequence
+mixer:
 
 - ``attention``: softmax attention, ``torch.nn.functional.scaled_dot_product_attention`` (causal).
 - ``taylor``: Taylor linear attention, causal; ours (``onconet.mqar.causal_taylor``, on the feature map

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -146,3 +147,31 @@ def recall_accuracy(model: MqarLanguageModel, segment: MqarSegment, batch_size: 
         correct += int((predictions == targets[scored]).sum())
         total += int(scored.sum())
     return correct / total
+
+
+@contextmanager
+def zeroed_output(module: torch.nn.Module) -> Iterator[None]:
+    """Within the block, ``module`` outputs zeros (an ablation: what does the model lose without it?).
+
+    Example:
+        >>> layer = torch.nn.Linear(2, 2)
+        >>> with zeroed_output(layer):
+        ...     float(layer(torch.ones(1, 2)).abs().sum())
+        0.0
+    """
+    handle = module.register_forward_hook(lambda _module, _inputs, output: torch.zeros_like(output))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def ablations(model: MqarLanguageModel) -> dict[str, torch.nn.Module]:
+    """The parts of a model worth switching off one at a time: each layer's mixer, and BASED's branches."""
+    parts: dict[str, torch.nn.Module] = {}
+    for index, block in enumerate(model.blocks):
+        parts[f"layer {index} mixer"] = block.mixer
+        if model.config.mixer == "based":
+            parts[f"layer {index} window"] = block.mixer.window
+            parts[f"layer {index} linear"] = block.mixer.linear
+    return parts

@@ -11,8 +11,10 @@ from onconet.mqar.train import (
     TrainConfig,
     _batches,
     _warmup_cosine,
+    ablations,
     recall_accuracy,
     train_model,
+    zeroed_output,
 )
 
 
@@ -48,3 +50,23 @@ def test_each_model_learns_a_tiny_mqar(mixer):
     assert len(result.losses) == 6 * 16
     assert last < 0.6 * first
     assert recall_accuracy(model, test) > 2 / 16  # a uniform guess among the 16 values scores 1/16
+
+
+def test_ablation_switches_a_part_off_only_inside_the_block():
+    torch.manual_seed(0)
+    model = MqarLanguageModel(MqarModelConfig("based", vocab_size=32, d_model=16, feature_dim=4, window=4))
+    tokens = torch.randint(0, 32, (2, 12))
+    parts = ablations(model)
+    assert set(parts) == {f"layer {i} {p}" for i in (0, 1) for p in ("mixer", "window", "linear")}
+    with torch.no_grad():
+        before = model(tokens)
+        with zeroed_output(parts["layer 0 mixer"]):
+            ablated = model(tokens)
+            assert float(parts["layer 0 mixer"](torch.randn(1, 3, 16)).abs().sum()) == 0.0
+        after = model(tokens)
+    assert not torch.allclose(ablated, before)
+    torch.testing.assert_close(after, before)
+    assert set(ablations(MqarLanguageModel(MqarModelConfig("taylor", d_model=16)))) == {
+        "layer 0 mixer",
+        "layer 1 mixer",
+    }

@@ -25,3 +25,4 @@ def test_mqar_notebook_executes_with_the_small_profile(monkeypatch):
     tables = "".join(out.get("data", {}).get("text/html", "") for out in outputs)
     for model in ("attention", "based", "taylor", "monarch"):
         assert model in tables
+    assert "layer 0 mixer" in tables and "layer 1 window" in tables  # the ablation table
