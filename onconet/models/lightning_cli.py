@@ -2,8 +2,9 @@
 
 The model is :class:`onconet.models.module.ResponseModule`, the data
 :class:`onconet.data.datamodule.PairDataModule`; ``data.spatial_size`` is linked to ``model.image_size``.
-Every run has a ModelCheckpoint (``checkpoint.*``: best on ``val/loss`` as ``best.ckpt`` plus
-``last.ckpt``, in ``<log dir>/checkpoints`` unless ``--checkpoint.dirpath``), early stopping
+Every run has a ModelCheckpoint (``checkpoint.*``: best on ``val/loss`` as ``best.ckpt``, with
+``last.ckpt`` a copy of the latest saved one, in ``<log dir>/checkpoints`` unless ``--checkpoint.dirpath``;
+``checkpoint.monitor: null`` keeps the final epoch instead), early stopping
 (``early_stopping.*``), a progress bar, and saves its resolved ``config.yaml`` in the log folder.
 ``predict`` writes ``predictions.csv`` (``--prediction_writer.output`` or the log folder). Checkpoints are
 always read with ``weights_only=True`` (``--ckpt_path``).
