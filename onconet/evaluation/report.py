@@ -31,7 +31,9 @@ def join_predictions(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataF
     _require(predictions, [*PAIR_KEY, *PROBABILITY_COLUMNS], "predictions")
     _require(truth, [*PAIR_KEY, "label"], "truth")
     keep = [*PAIR_KEY, "label", *(["site"] if "site" in truth else [])]
-    joined = predictions.drop(columns=["site"], errors="ignore").merge(truth[keep], on=list(PAIR_KEY))
+    # The truth table is the one source of the label and site: a prediction file may carry its own copy.
+    predictions = predictions.drop(columns=["site", "label", "y_true"], errors="ignore")
+    joined = predictions.merge(truth[keep], on=list(PAIR_KEY))
     unknown = set(joined["label"]) - set(RESPONSE_CLASSES)
     if unknown:
         raise ConfigError(f"truth: unknown labels {sorted(unknown)}; expected {RESPONSE_CLASSES}")

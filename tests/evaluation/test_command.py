@@ -72,3 +72,16 @@ def test_bootstrap_interval_narrows_with_more_pairs():
         return high - low
 
     assert width(large_p, large_t) < width(small_p, small_t)
+
+
+def test_evaluate_takes_the_label_from_the_truth_table(tmp_path):
+    predictions, truth = _tables()
+    predictions["label"] = "stable"  # e.g. the weak label the model was trained on
+    predictions.to_csv(tmp_path / "p.csv", index=False)
+    truth.to_csv(tmp_path / "t.csv", index=False)
+    args = ["--predictions", str(tmp_path / "p.csv"), "--truth", str(tmp_path / "t.csv")]
+    assert main(["evaluate", *args, "--out", str(tmp_path / "o"), "--bootstrap", "50"]) == 0
+    table = pd.read_csv(tmp_path / "o" / "metrics.csv")
+    y = truth["label"].map(RESPONSE_CLASSES.index).to_numpy()
+    probs = predictions[[f"prob_{c}" for c in RESPONSE_CLASSES]].to_numpy()
+    assert table.loc[0, "accuracy"] == pytest.approx(classification_metrics(y, probs)["accuracy"])
