@@ -23,7 +23,7 @@ def stages(out: Path, patients: int, seed: int, config: Path) -> list[tuple[str,
     """The demo's stages as (title, onconet arguments)."""
     cohort, cache, runs = out / "cohort", out / "cache", out / "runs"
     data = ["--data.cache", str(cache), "--data.labels", str(out / "labels.csv")]
-    checkpoint = runs / "checkpoints" / "best.ckpt"
+    checkpoint = runs / "checkpoints" / "final.ckpt"
     return [
         (
             "synthesise the cohort (DICOM PET/CT, reports, truth)",
