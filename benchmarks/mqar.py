@@ -236,6 +236,17 @@ def ablation_table(ablated: list[dict], setting: tuple[int, int]) -> str:
     return "\n".join(lines)
 
 
+def read_accuracy_csv(path: Path) -> list[dict]:
+    """Rows of an ``mqar.csv`` written by this tool, with their numbers as numbers."""
+    integers = ("seed", "main", "d_model", "parameters", "seq_len", "num_kv_pairs", "state_size")
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for r in rows:
+        r.update({k: int(r[k]) for k in integers})
+        r["accuracy"] = float(r["accuracy"])
+    return rows
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     """Write ``rows`` (dicts with the same keys) to ``path`` through a temporary file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -304,6 +315,7 @@ def plot(rows: list[dict], profile: Profile, path: Path) -> None:
                 ax.fill_between(kv, low, high, color=colors[m], alpha=0.15)  # spread over the seeds
         ax.set(title=f"sequence length {n}", xlabel="key-value pairs", xscale="log", ylim=(-0.02, 1.02))
         ax.set_xticks(profile.test_pairs, [str(p) for p in profile.test_pairs])
+        ax.minorticks_off()
     axes[0].set_ylabel("recall accuracy")
     axes[0].legend(fontsize=8)
     n, kv = profile.tradeoff_setting
@@ -318,6 +330,7 @@ def plot(rows: list[dict], profile: Profile, path: Path) -> None:
             ax.scatter(x, y, color=colors[m], s=40)
             ax.annotate(m, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set(title=f"recall vs state (N={n}, {kv} pairs)", xlabel="recurrent state (floats)", xscale="log")
+    ax.minorticks_off()
     ax.set_ylim(-0.02, 1.02)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -336,11 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the outputs")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--models", nargs="*", help="only these models (names as in the table)")
+    parser.add_argument("--plot-only", action="store_true", help="redraw mqar.png from an existing mqar.csv")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     profile = PROFILES[args.profile]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.plot_only:
+        merged = mean_over_seeds(read_accuracy_csv(args.out / "mqar.csv"))
+        plot(merged, profile, args.out / "mqar.png")
+        print(accuracy_table(merged))
+        return 0
     print(
         f"MQAR study, profile {args.profile}: d_model={profile.d_model}, vocab={profile.vocab_size}, "
         f"{len(profile.models)} models, {len(test_settings(profile))} test settings, "
