@@ -1,11 +1,12 @@
 """``onconet label``: weak labels for exam pairs from radiology reports.
 
     onconet label --reports DIR/reports.jsonl [--pairs CACHE/pairs.csv] [--truth DIR/truth.csv]
-                  --out labels.csv
+                  [--agreement agreement.csv] --out labels.csv
 
 Without ``--pairs`` the pairs are each patient's consecutive exams by study date. With ``--truth`` it
 prints each labeling function's coverage and accuracy and the label model's accuracy and kappa against
-gold, next to majority vote. Report text never reaches the log.
+gold, next to majority vote; ``--agreement`` writes the same table as CSV (one row per source, with the
+label model's gold-free accuracy estimate for each function). Report text never reaches the log.
 """
 
 from __future__ import annotations
@@ -35,28 +36,77 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=Path, help="pairs.csv; default: consecutive exams per patient")
     parser.add_argument("--truth", type=Path, help="truth.csv with gold labels, to print agreement")
     parser.add_argument("--out", type=Path, required=True, help="labels.csv to write")
+    parser.add_argument(
+        "--agreement", type=Path, help="with --truth: write the agreement table (one row per source) as CSV"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="reports per spaCy batch")
+
+
+#: Columns of the agreement table (``--agreement``); ``estimated_accuracy`` is empty for the aggregates.
+AGREEMENT_COLUMNS: tuple[str, ...] = (
+    "source",
+    "kind",
+    "coverage",
+    "accuracy_voted",
+    "accuracy_all",
+    "kappa",
+    "estimated_accuracy",
+)
+
+
+def agreement_rows(
+    votes: np.ndarray, predicted: np.ndarray, gold: np.ndarray, estimated: np.ndarray | None = None
+) -> list[dict[str, object]]:
+    """Coverage / accuracy / kappa against gold of each function, majority vote and the label model.
+
+    Args:
+        votes: (n, m) class indices of the m labeling functions, -1 = abstain.
+        predicted: (n,) the label model's classes, -1 = no label.
+        gold: (n,) true class indices.
+        estimated: (m,) the label model's own accuracy estimate per function (no gold used), if known.
+    """
+    sources = [(f"lf_{name}", "labeling function", votes[:, j]) for j, name in enumerate(LABELING_FUNCTIONS)]
+    sources += [("majority vote", "aggregate", majority_vote(votes)), ("label model", "aggregate", predicted)]
+    rows = []
+    for i, (name, kind, labels) in enumerate(sources):
+        rows.append(
+            {
+                "source": name,
+                "kind": kind,
+                "coverage": coverage(labels),
+                "accuracy_voted": accuracy(labels, gold, covered_only=True),
+                "accuracy_all": accuracy(labels, gold),
+                "kappa": cohen_kappa(labels, gold),
+                "estimated_accuracy": (
+                    float(estimated[i]) if estimated is not None and kind == "labeling function" else None
+                ),
+            }
+        )
+    return rows
 
 
 def evaluation_table(votes: np.ndarray, predicted: np.ndarray, gold: np.ndarray) -> str:
     """Coverage / accuracy / kappa of each function, majority vote and the label model, as a text table."""
     lines = [f"{'source':<22}{'coverage':>9}{'acc(voted)':>12}{'acc(all)':>10}{'kappa':>8}"]
-    for j, name in enumerate(LABELING_FUNCTIONS):
-        column = votes[:, j]
+    for row in agreement_rows(votes, predicted, gold):
         lines.append(
-            f"{'lf_' + name:<22}{coverage(column):>9.3f}{accuracy(column, gold, covered_only=True):>12.3f}"
-            f"{accuracy(column, gold):>10.3f}{cohen_kappa(column, gold):>8.3f}"
-        )
-    for name, labels in (("majority vote", majority_vote(votes)), ("label model", predicted)):
-        lines.append(
-            f"{name:<22}{coverage(labels):>9.3f}{accuracy(labels, gold, covered_only=True):>12.3f}"
-            f"{accuracy(labels, gold):>10.3f}{cohen_kappa(labels, gold):>8.3f}"
+            f"{row['source']:<22}{row['coverage']:>9.3f}{row['accuracy_voted']:>12.3f}"
+            f"{row['accuracy_all']:>10.3f}{row['kappa']:>8.3f}"
         )
     return "\n".join(lines)
 
 
+def _agreement_cell(value: object) -> object:
+    # Full precision in the CSV (the printed table rounds to 3 places); empty for "not applicable".
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else value
+
+
 def run(args: argparse.Namespace) -> int:
     """Parse the reports, vote, aggregate, write labels.csv; print agreement with gold when given."""
+    if args.agreement and not args.truth:
+        raise ReportError(f"{args.agreement}: the agreement table needs --truth (gold labels)")
     records = read_reports(args.reports)
     pairs = read_pairs(args.pairs) if args.pairs else pairs_from_reports(records)
     texts = [record.text for record in records]
@@ -99,4 +149,12 @@ def run(args: argparse.Namespace) -> int:
             f"{n}={a:.2f}" for n, a in zip(LABELING_FUNCTIONS, model.accuracies, strict=True)
         )
         print(f"label model's estimated accuracies (no gold used): {estimated}")
+        if args.agreement:
+            rows = agreement_rows(votes[known], predicted, gold, model.accuracies)
+            write_csv_atomic(
+                args.agreement,
+                AGREEMENT_COLUMNS,
+                ({key: _agreement_cell(value) for key, value in row.items()} for row in rows),
+            )
+            log.info("wrote the agreement table of %d pairs to %s", len(known), args.agreement)
     return 0

@@ -6,8 +6,11 @@ import csv
 import json
 import logging
 
+import numpy as np
 import pytest
 
+from labeling.command import AGREEMENT_COLUMNS, agreement_rows
+from labeling.functions import LABELING_FUNCTIONS
 from labeling.records import ExamPair, pairs_from_reports, read_reports
 from labeling.weak_labels import LABEL_COLUMNS
 from onconet.cli import main
@@ -135,3 +138,56 @@ def test_bad_reports_file(tmp_path, capsys, content, message):
 def test_missing_file(tmp_path, capsys):
     assert main(["label", "--reports", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "x.csv")]) == 1
     assert "cannot read the reports file" in capsys.readouterr().err
+
+
+def test_agreement_csv_holds_the_printed_table_at_full_precision(files, tmp_path, capsys):
+    reports, truth = files
+    agreement = tmp_path / "tables" / "agreement.csv"
+    args = ["label", "--reports", str(reports), "--truth", str(truth), "--out", str(tmp_path / "labels.csv")]
+    assert main([*args, "--agreement", str(agreement)]) == 0
+    printed = capsys.readouterr().out
+    rows = read_rows(agreement)
+    assert list(rows[0]) == list(AGREEMENT_COLUMNS)
+    names = [f"lf_{name}" for name in LABELING_FUNCTIONS]
+    assert [r["source"] for r in rows] == [*names, "majority vote", "label model"]
+    printed_lines = {line.split()[0]: line for line in printed.splitlines() if line.startswith("lf_")}
+    for row in rows:
+        if row["kind"] == "labeling function":
+            numbers = printed_lines[row["source"]].split()[1:]
+            csv_numbers = [row[c] for c in ("coverage", "accuracy_voted", "accuracy_all", "kappa")]
+            assert numbers == [f"{float(v):.3f}" for v in csv_numbers]
+            assert 0.0 < float(row["estimated_accuracy"]) < 1.0
+        else:
+            assert row["estimated_accuracy"] == ""
+    by_source = {r["source"]: r for r in rows}
+    # one pair of three states a new lesion, and it is the progression
+    assert float(by_source["lf_new_lesion"]["coverage"]) == pytest.approx(1 / 3)
+    assert float(by_source["lf_new_lesion"]["accuracy_voted"]) == 1.0
+    assert float(by_source["label model"]["accuracy_all"]) == 1.0  # the labels equal the truth (see above)
+
+
+def test_agreement_rows_count_abstentions():
+    votes = np.full((4, len(LABELING_FUNCTIONS)), -1)
+    votes[:, 0] = [0, 1, 2, -1]
+    votes[:, 1] = [0, 1, 1, 2]
+    rows = agreement_rows(votes, predicted=np.array([0, 1, 1, -1]), gold=np.array([0, 1, 1, 2]))
+    first, second, last = rows[0], rows[1], rows[-1]
+    assert (first["coverage"], first["accuracy_voted"], first["accuracy_all"]) == (0.75, 2 / 3, 0.5)
+    assert (second["coverage"], second["accuracy_all"], second["kappa"]) == (1.0, 1.0, 1.0)
+    assert rows[2]["coverage"] == 0.0 and np.isnan(rows[2]["accuracy_voted"])
+    assert (last["source"], last["coverage"], last["accuracy_voted"], last["accuracy_all"]) == (
+        "label model",
+        0.75,
+        1.0,
+        0.75,
+    )
+    assert all(row["estimated_accuracy"] is None for row in rows)
+
+
+def test_agreement_without_truth_is_refused_before_anything_is_written(files, tmp_path, capsys):
+    reports, _ = files
+    out = tmp_path / "labels.csv"
+    agreement = tmp_path / "agreement.csv"
+    assert main(["label", "--reports", str(reports), "--out", str(out), "--agreement", str(agreement)]) == 1
+    assert "needs --truth" in capsys.readouterr().err
+    assert not out.exists() and not agreement.exists()
