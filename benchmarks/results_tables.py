@@ -93,8 +93,10 @@ def number(cell: str) -> float:
     Example:
         >>> number("**1,829**"), number("39.7×"), number("31 %"), number("—"), number("1.1x / 2x")
         (1829.0, 39.7, 31.0, nan, nan)
+        >>> number("2436 MiB (mask 1 GiB)")
+        2436.0
     """
-    text = plain(cell)
+    text = re.sub(r"\s*\([^()]*\)$", "", plain(cell))  # a trailing remark: "2436 MiB (mask 1 GiB)"
     for suffix in _SUFFIXES:
         if text.endswith(suffix):
             text = text[: -len(suffix)].strip()
