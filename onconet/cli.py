@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("labeling.command", "weak labels for exam pairs from radiology reports"),
     "infer": ("onconet.inference.command", "batch inference over DICOM folders with a checkpoint"),
     "evaluate": ("onconet.evaluation.command", "metrics and plots of predictions against truth"),
+    "heuristic": ("onconet.evaluation.heuristic", "no-learning baseline: ratio of the exams' hottest voxels"),
 }
 
 #: subcommands handled by LightningCLI (onconet.models.lightning_cli)

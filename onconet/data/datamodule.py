@@ -5,8 +5,10 @@ Inputs (the data contracts): ``CACHE/pairs.csv`` and the NIfTI files it names; w
 ``label``), joined on (baseline_study_uid, followup_study_uid).
 
 Splits: pairs of the held-out site (``test_site``, default ``external``; pairs.csv ``site``) form the test
-set; the other patients are shuffled with ``seed`` and a ``val_fraction`` of them validates, the rest
-trains, so a patient's pairs never cross splits. Without pairs of the test site, a ``test_fraction`` of
+set, joined by an ``internal_test_fraction`` of the other patients when it is set (an internal
+held-out test: ``test_predictions.csv`` then holds both sites, told apart by ``site``); the remaining
+patients are shuffled with ``seed`` and a ``val_fraction`` of them validates, the rest trains, so a
+patient's pairs never cross splits. Without pairs of the test site, a ``test_fraction`` of
 the patients is held out instead. Training and validation pairs without a label are dropped (counted and
 logged); the test set keeps only labelled pairs; ``predict`` runs on every pair.
 
@@ -120,6 +122,7 @@ class PairDataModule(pl.LightningDataModule):
         flip_axes: RAS axes to flip (0 left-right, 1 posterior-anterior, 2 inferior-superior).
         intensity_jitter: relative SUV scale jitter (same factor for both exams).
         test_site: the site held out for testing (pairs.csv ``site``); ``None`` for a random hold-out.
+        internal_test_fraction: share of the other sites' patients also held out for testing (0: none).
         val_fraction: share of the non-test patients used for validation.
         test_fraction: share of patients held out when no pair is from ``test_site``.
         seed: the patient shuffle.
@@ -146,6 +149,7 @@ class PairDataModule(pl.LightningDataModule):
         flip_axes: tuple[int, ...] = (0,),
         intensity_jitter: float = 0.05,
         test_site: str | None = "external",
+        internal_test_fraction: float = 0.0,
         val_fraction: float = 0.2,
         test_fraction: float = 0.2,
         seed: int = 0,
@@ -155,7 +159,12 @@ class PairDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        fractions = (
+            ("val_fraction", val_fraction),
+            ("test_fraction", test_fraction),
+            ("internal_test_fraction", internal_test_fraction),
+        )
+        for name, value in fractions:
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"data.{name} must be in [0, 1), got {value}")
         if batch_size < 1:
@@ -233,6 +242,13 @@ class PairDataModule(pl.LightningDataModule):
             rng.shuffle(shuffled)
             test_patients = set(shuffled[: round(hp.test_fraction * len(shuffled))])
         rest = [p for p in patients if p not in test_patients]
+        if hp.internal_test_fraction > 0 and test_site is not None and test_patients:
+            # A stream of its own: the train / val split of the other patients is drawn as without it.
+            held_out = rest[:]
+            random.Random(f"internal-test-{hp.seed}").shuffle(held_out)
+            n_internal = min(len(rest) - 2, round(hp.internal_test_fraction * len(rest)))
+            test_patients |= set(held_out[: max(0, n_internal)])
+            rest = [p for p in rest if p not in test_patients]
         rng.shuffle(rest)
         n_val = min(len(rest) - 1, max(1, round(hp.val_fraction * len(rest)))) if hp.val_fraction > 0 else 0
         val_patients = set(rest[: max(0, n_val)])

@@ -81,6 +81,29 @@ def datamodule(cache: Path, **options) -> PairDataModule:
     return dm
 
 
+def test_internal_test_fraction_holds_out_internal_patients_too(synthetic_cache, synthetic_cohort):
+    truth = str(synthetic_cohort.truth)
+    plain = datamodule(synthetic_cache, truth=truth, label_source="gold")
+    dm = datamodule(synthetic_cache, truth=truth, label_source="gold", internal_test_fraction=0.34)
+    sites = {r["patient_id"]: r["site"] for r in read_csv(synthetic_cache / "pairs.csv")}
+    internal = {p for p, s in sites.items() if s == "internal"}
+    train, val, test = (dm.splits.patients(s) for s in ("train", "val", "test"))
+    assert not (train & val) and not (train & test) and not (val & test)
+    held_out = test & internal
+    assert len(held_out) == round(0.34 * len(internal)) and train and val
+    assert test - held_out == plain.splits.patients("test")  # every external patient still tested
+    assert train | val | held_out == internal
+    assert {s["site"] for s in dm.splits.samples["test"]} == {"internal", "external"}
+    # The same seed holds out the same patients; the default leaves the split as it was.
+    again = datamodule(synthetic_cache, truth=truth, label_source="gold", internal_test_fraction=0.34)
+    assert again.splits.patients("test") == test
+    assert datamodule(synthetic_cache, truth=truth, label_source="gold").splits.patients("val") == (
+        plain.splits.patients("val")
+    )
+    with pytest.raises(ConfigError, match="internal_test_fraction"):
+        PairDataModule(cache=str(synthetic_cache), truth=truth, internal_test_fraction=1.0)
+
+
 def test_splits_are_patient_level_and_the_external_site_is_only_in_test(synthetic_cache, synthetic_cohort):
     dm = datamodule(synthetic_cache, truth=str(synthetic_cohort.truth), label_source="gold")
     train, val, test = (dm.splits.patients(s) for s in ("train", "val", "test"))
