@@ -70,8 +70,10 @@ class PairProgress(Callback):
     def __init__(self, total: int, enabled: bool = True) -> None:
         self.total, self.enabled, self.pairs = total, enabled, 0
         self.bar: tqdm | None = None
+        self.started = 0.0  # when the prediction loop started (processes launched, model on the device)
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started = time.perf_counter()
         share = -(-self.total // trainer.world_size)
         self.bar = tqdm(
             total=share, desc="infer", unit="pair", disable=not self.enabled or trainer.global_rank
@@ -111,6 +113,8 @@ class InferenceSummary:
     failed_pairs: int = 0
     error_rows: int = 0
     seconds: float = 0.0
+    loop_seconds: float = 0.0  # the prediction loop alone, until every rank is done (no start-up)
+    world_size: int = 1
     checkpoint_sha256: str = ""
     rank: int = 0  # DDP ranks other than 0 return before the merge and print nothing
 
@@ -121,6 +125,8 @@ class InferenceSummary:
             f"pairs: {self.pairs_planned} planned, {self.pairs_already_done} already in predictions.csv, "
             f"{self.pairs_attempted} run now ({self.new_predictions} predicted, {self.failed_pairs} failed) "
             f"in {self.seconds:.1f} s ({rate:.2f} pairs/s)",
+            f"prediction loop: {self.loop_seconds:.1f} s on {self.world_size} rank(s) "
+            f"({self.pairs_attempted / self.loop_seconds if self.loop_seconds > 0 else 0.0:.2f} pairs/s)",
             f"predictions.csv: {self.predictions} rows; errors.csv: {self.error_rows} rows "
             f"(checkpoint sha256 {self.checkpoint_sha256[:12]}...)",
             f"written to {self.out_dir}",
@@ -206,6 +212,7 @@ def _infer(
             out_dir, run_id, {"checkpoint_sha256": loaded.sha256, "onconet_version": __version__}
         )
         extra: list[Callback] = [PairFigures(out_dir / "figures")] if figures else []
+        progress_bar = PairProgress(len(jobs), progress)
         trainer = pl.Trainer(
             accelerator=accelerator,
             devices=devices,
@@ -215,11 +222,13 @@ def _infer(
             enable_progress_bar=False,
             enable_model_summary=False,
             default_root_dir=out_dir,
-            callbacks=[writer, PairProgress(len(jobs), progress), *extra, *callbacks],
+            callbacks=[writer, progress_bar, *extra, *callbacks],
         )
         trainer.predict(PairPredictor(loaded.module), dataloaders=loader, return_predictions=False)
         trainer.strategy.barrier()
         rank = trainer.global_rank
+        summary.loop_seconds = time.perf_counter() - progress_bar.started
+        summary.world_size = trainer.world_size
     if rank != 0:
         summary.rank = rank
         return summary

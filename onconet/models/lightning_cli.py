@@ -6,7 +6,8 @@ Every run has a ModelCheckpoint (``checkpoint.*``: best on ``val/loss`` as ``bes
 ``last.ckpt`` a copy of the latest saved one, in ``<log dir>/checkpoints`` unless ``--checkpoint.dirpath``;
 ``checkpoint.monitor: null`` keeps the final epoch instead), early stopping
 (``early_stopping.*``), a progress bar, and saves its resolved ``config.yaml`` in the log folder.
-``predict`` writes ``predictions.csv`` (``--prediction_writer.output`` or the log folder). Checkpoints are
+``predict`` writes ``predictions.csv`` (``--prediction_writer.output`` or the log folder; under DDP rank 0
+gathers every rank's rows into it, one row per pair). Checkpoints are
 always read with ``weights_only=True`` (``--ckpt_path``).
 
 Example:
@@ -26,7 +27,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter, EarlyStopping, Mod
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from onconet.data.datamodule import PairDataModule
-from onconet.models.module import ResponseModule, write_rows
+from onconet.models.module import ResponseModule, gather_rows, write_rows
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -44,13 +45,16 @@ class PredictionWriter(BasePredictionWriter):
         self, trainer: Trainer, pl_module: LightningModule, predictions: Sequence[Any], batch_indices: Any
     ) -> None:
         rows = [row for batch in predictions for row in batch]
+        # Under DDP each rank predicted its share (Lightning's unrepeated sampler: no pair twice); rank 0
+        # gathers them and writes the one table, each pair once, atomically.
+        rows = gather_rows(rows, trainer.world_size)
+        if trainer.global_rank != 0:
+            return
         path = (
             Path(self.output)
             if self.output
             else Path(trainer.log_dir or trainer.default_root_dir) / "predictions.csv"
         )
-        if trainer.world_size > 1:
-            path = path.with_suffix(f".rank{trainer.global_rank}.csv")
         write_rows(path, rows)
         print(f"{len(rows)} predictions written to {path}")
 

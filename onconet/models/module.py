@@ -5,7 +5,9 @@ Batches come from :class:`onconet.data.datamodule.PairDataModule`: ``baseline`` 
 (B,) label confidences, and the pair's identifiers. Validation and test log macro one-vs-rest AUROC,
 the change AUROC, accuracy and quadratic kappa; after a test the metrics table is printed and saved
 (``test_metrics.csv`` / ``.md``) with the per-pair probabilities (``test_predictions.csv``) in the run's
-log folder.
+log folder. Under DDP, the samples Lightning's DistributedSampler repeats to even out the ranks are left
+out of the metrics (synchronised by torchmetrics) and of ``test_predictions.csv`` (gathered on rank 0, one
+row per pair); the logged losses are means over ranks and still include them.
 
 Example:
     >>> import torch
@@ -25,7 +27,9 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
 
 from onconet.classes import RESPONSE_CLASSES
 from onconet.errors import ConfigError
@@ -140,6 +144,7 @@ class ResponseModule(pl.LightningModule):
         self.val_metrics = ResponseMetrics()
         self.test_metrics = ResponseMetrics()
         self._test_rows: list[dict[str, Any]] = []
+        self._samples_seen: dict[str, int] = {}
 
     # ------------------------------------------------------------------------------------------------
     # forward and steps
@@ -160,24 +165,54 @@ class ResponseModule(pl.LightningModule):
         logits = self(batch["baseline"], batch["followup"])
         loss = self._loss(batch, logits)
         size = len(batch["label"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        # sync_dist: every rank logs the mean over ranks (one all-reduce of a scalar), so a monitored
+        # value is the same on every rank under DDP
+        self.log("train/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
         accuracy = (logits.argmax(dim=1) == batch["label"]).float().mean()
-        self.log("train/accuracy", accuracy, on_step=False, on_epoch=True, batch_size=size)
+        self.log("train/accuracy", accuracy, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return loss
 
     def _evaluate(self, batch: dict[str, Any], stage: str, metrics: ResponseMetrics) -> torch.Tensor:
         logits = self(batch["baseline"], batch["followup"])
         loss = self._loss(batch, logits)
-        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=len(batch["label"]))
-        metrics.update(torch.softmax(logits, dim=1), batch["label"])
-        return logits
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=len(batch["label"]), sync_dist=True)
+        real = self._real_samples(stage, len(batch["label"]))
+        if real:
+            metrics.update(torch.softmax(logits[:real], dim=1), batch["label"][:real])
+        return logits[:real]
+
+    def _real_samples(self, stage: str, size: int) -> int:
+        """How many of this batch's first samples are real, not DDP padding.
+
+        Under DDP, Lightning's DistributedSampler evens out the ranks by repeating samples: of the padded
+        index list, position ``p`` goes to rank ``p % world_size`` and positions ``>= len(dataset)`` are
+        repeats, so they are the last samples a rank sees. Counting this rank's samples finds them; they
+        are kept out of the metrics and prediction files (the torchmetrics states are then synchronised
+        over exactly the dataset).
+        """
+        seen = self._samples_seen.get(stage, 0)
+        self._samples_seen[stage] = seen + size
+        trainer = self._trainer  # None when a step is called by hand, outside a Trainer
+        if trainer is None or trainer.world_size <= 1:
+            return size
+        loaders = trainer.val_dataloaders if stage == "val" else trainer.test_dataloaders
+        loader = loaders[0] if isinstance(loaders, list | tuple) else loaders
+        sampler = getattr(loader, "sampler", None)
+        if not isinstance(sampler, DistributedSampler) or sampler.drop_last:
+            return size
+        total, rank, world = len(sampler.dataset), sampler.rank, sampler.num_replicas
+        return sum((seen + i) * world + rank < total for i in range(size))
 
     def _log_metrics(self, stage: str, metrics: ResponseMetrics) -> dict[str, float]:
-        values = metrics.compute()
+        values = metrics.compute()  # torchmetrics gathers the states of every rank first
         metrics.reset()
         for name in METRIC_NAMES:
-            self.log(f"{stage}/{name}", values[name], prog_bar=name == "macro_auroc")
+            # the same value on every rank: sync_dist only keeps Lightning's DDP bookkeeping consistent
+            self.log(f"{stage}/{name}", values[name], prog_bar=name == "macro_auroc", sync_dist=True)
         return values
+
+    def on_validation_epoch_start(self) -> None:
+        self._samples_seen["val"] = 0
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -187,18 +222,21 @@ class ResponseModule(pl.LightningModule):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         logits = self._evaluate(batch, "test", self.test_metrics)
-        self._test_rows.extend(prediction_rows(batch, torch.softmax(logits, dim=1)))
+        real = len(logits)
+        kept = {k: v[:real] for k, v in batch.items() if k in (*ID_KEYS, "label")}
+        self._test_rows.extend(prediction_rows(kept, torch.softmax(logits, dim=1)))
 
     def on_test_epoch_start(self) -> None:
         self._test_rows = []
+        self._samples_seen["test"] = 0
 
     def on_test_epoch_end(self) -> None:
         values = self._log_metrics("test", self.test_metrics)
         out_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         rank = self.trainer.global_rank
-        suffix = f".rank{rank}" if self.trainer.world_size > 1 else ""
-        write_rows(out_dir / f"test_predictions{suffix}.csv", self._test_rows)
+        rows = gather_rows(self._test_rows, self.trainer.world_size)  # every rank's rows, on rank 0
         if rank == 0:
+            write_rows(out_dir / "test_predictions.csv", rows)
             table = metrics_markdown(values, title="test")
             write_rows(out_dir / "test_metrics.csv", [{"split": "test", **values}])
             (out_dir / "test_metrics.md").write_text(table + "\n")
@@ -250,6 +288,24 @@ def prediction_rows(batch: dict[str, Any], probs: torch.Tensor) -> list[dict[str
         row.update({column: f"{value:.6f}" for column, value in zip(PROBABILITY_COLUMNS, p, strict=True)})
         rows.append(row)
     return rows
+
+
+def gather_rows(rows: list[dict[str, Any]], world_size: int) -> list[dict[str, Any]]:
+    """Under DDP, every rank's rows concatenated on rank 0 (other ranks get ``[]``); else ``rows``.
+
+    A pair seen by two ranks is kept once (by its study UIDs), so the table holds each pair exactly once.
+    """
+    if world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
+        return rows
+    gathered: list[list[dict[str, Any]] | None] = [None] * world_size
+    dist.all_gather_object(gathered, rows)  # works on gloo and NCCL alike
+    if dist.get_rank() != 0:
+        return []
+    unique: dict[tuple, dict[str, Any]] = {}
+    for part in gathered:
+        for row in part or []:
+            unique.setdefault((row.get("baseline_study_uid"), row.get("followup_study_uid")), row)
+    return list(unique.values())
 
 
 def _item(values: Any, i: int) -> Any:
