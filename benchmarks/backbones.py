@@ -76,9 +76,19 @@ def synchronize(device: torch.device) -> None:
 
 
 def measure(
-    name: str, size: int, device: torch.device, steps: int, warmup: int, checkpointing: bool
+    name: str,
+    size: int,
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    checkpointing: bool,
+    compile_model: bool = False,
 ) -> Result:
-    """Median training-step time and peak memory of one backbone at one volume size."""
+    """Median training-step time and peak memory of one backbone at one volume size.
+
+    With ``compile_model`` the model runs through ``torch.compile`` (our Triton ops stay opaque calls
+    between the compiled regions); compilation happens in the warm-up steps.
+    """
     options = model_options(name)
     options["gradient_checkpointing"] = checkpointing or options.get("gradient_checkpointing", False)
     torch.manual_seed(0)
@@ -87,6 +97,7 @@ def measure(
         name, size, tokens_per_exam(options, size), sum(p.numel() for p in module.parameters()) / 1e6
     )
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+    forward = torch.compile(module) if compile_model else module
     shape = (PAIRS_PER_BATCH, 2, size, size, size)
     baseline, followup = torch.rand(shape, device=device), torch.rand(shape, device=device)
     labels = torch.tensor([0, 2], device=device)
@@ -96,7 +107,7 @@ def measure(
     for step in range(warmup + steps):
         synchronize(device)
         started = time.perf_counter()
-        loss = weighted_cross_entropy(module(baseline, followup), labels)  # bf16 autocast inside on CUDA
+        loss = weighted_cross_entropy(forward(baseline, followup), labels)  # bf16 autocast inside on CUDA
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -112,7 +123,7 @@ def measure(
 def run_one(name: str, size: int, device: torch.device, args: argparse.Namespace) -> Result:
     """measure() with out-of-memory and unsupported shapes turned into a skipped row."""
     try:
-        return measure(name, size, device, args.steps, args.warmup, args.checkpointing)
+        return measure(name, size, device, args.steps, args.warmup, args.checkpointing, args.compile)
     except torch.cuda.OutOfMemoryError:
         status = "skipped: out of memory"
     except Exception as err:  # a kernel that cannot take the shape, etc.: report, go on
@@ -166,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpointing", action="store_true", help="gradient checkpointing in every backbone"
     )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile every model (compiled in the warm-up steps)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--markdown", type=Path, help="also write the table (with a header) to this file")
     args = parser.parse_args(argv)
@@ -176,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     header = (
         f"Training step of the paired model, batch {PAIRS_PER_BATCH} pairs × 2 exams × 2 channels, "
-        f"bf16 autocast on CUDA, median of {args.steps} steps after {args.warmup} warm-up; "
+        f"bf16 autocast on CUDA, median of {args.steps} steps after {args.warmup} warm-up"
+        f"{', torch.compile' if args.compile else ''}; "
         f"{environment(device)}"
     )
     print(header, flush=True)

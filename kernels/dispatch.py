@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -91,3 +91,12 @@ def check_same_dtype(
     (dtype,) = dtypes
     if dtype not in allowed:
         raise KernelError(f"{', '.join(names)} have dtype {dtype}; supported: {allowed}")
+
+
+def opaque_to_compiler(apply: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``Function.apply`` that ``torch.compile`` calls as is instead of tracing into the Triton launch code.
+
+    The compiled regions of a model then end and resume around each Triton op (a graph break), which keeps
+    the ops' own launch logic (tile configs, chunking, poisoning) out of Dynamo's reach.
+    """
+    return torch.compiler.disable(apply)

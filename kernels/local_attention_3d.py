@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
-from kernels.dispatch import KernelError, check_same_dtype, resolve_backend
+from kernels.dispatch import KernelError, check_same_dtype, opaque_to_compiler, resolve_backend
 
 MAX_HEAD_DIM = 128
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -156,6 +156,9 @@ class LocalAttention3dFunction(torch.autograd.Function):
         return dq, dk, dv, None, None, None
 
 
+_LOCAL_ATTENTION3D_APPLY = opaque_to_compiler(LocalAttention3dFunction.apply)
+
+
 def local_attention_3d(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -185,4 +188,4 @@ def local_attention_3d(
     if resolve_backend(q, k, v, backend=backend) == "reference":
         return local_attention_3d_reference(q, k, v, grid_t, window_t)
     check_same_dtype(("q", "k", "v"), (q, k, v), TRITON_DTYPES)
-    return LocalAttention3dFunction.apply(q, k, v, grid_t, window_t, config)
+    return _LOCAL_ATTENTION3D_APPLY(q, k, v, grid_t, window_t, config)

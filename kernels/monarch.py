@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from kernels.dispatch import KernelError, check_same_dtype, resolve_backend
+from kernels.dispatch import KernelError, check_same_dtype, opaque_to_compiler, resolve_backend
 
 TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 REFERENCE_DTYPES = (*TRITON_DTYPES, torch.float64)
@@ -97,6 +97,9 @@ class MonarchMix3dFunction(torch.autograd.Function):
         return _monarch_triton.mix3d_backward(grad_out, x, w_x, w_y, w_z, tuple(saved), ctx.config)
 
 
+_MONARCH_MIX3D_APPLY = opaque_to_compiler(MonarchMix3dFunction.apply)
+
+
 def monarch_mix_3d(
     x: torch.Tensor,
     w_x: torch.Tensor,
@@ -131,7 +134,7 @@ def monarch_mix_3d(
     if choice == "reference":
         return monarch_mix_3d_reference(x, w_x, w_y, w_z)
     check_same_dtype(("x", "w_x", "w_y", "w_z"), (x, w_x, w_y, w_z), TRITON_DTYPES)
-    return MonarchMix3dFunction.apply(x, w_x, w_y, w_z)
+    return _MONARCH_MIX3D_APPLY(x, w_x, w_y, w_z)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -214,6 +217,9 @@ class MonarchLinearFunction(torch.autograd.Function):
         return _monarch_triton.linear_backward(grad_out, x, left, right)
 
 
+_MONARCH_LINEAR_APPLY = opaque_to_compiler(MonarchLinearFunction.apply)
+
+
 def monarch_linear(
     x: torch.Tensor, left: torch.Tensor, right: torch.Tensor, *, backend: str | None = None
 ) -> torch.Tensor:
@@ -244,7 +250,7 @@ def monarch_linear(
     if choice == "reference":
         return monarch_linear_reference(x, left, right)
     check_same_dtype(("x", "L", "R"), (x, left, right), TRITON_DTYPES)
-    return MonarchLinearFunction.apply(x, left, right)
+    return _MONARCH_LINEAR_APPLY(x, left, right)
 
 
 class MonarchLinear(nn.Module):

@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from kernels.dispatch import KernelError, check_same_dtype, resolve_backend
+from kernels.dispatch import KernelError, check_same_dtype, opaque_to_compiler, resolve_backend
 
 MAX_FEATURE_DIM = 16
 MAX_VALUE_DIM = 128
@@ -154,6 +154,9 @@ class TaylorLinearAttentionFunction(torch.autograd.Function):
         return dq, dk, dv, None, None, None
 
 
+_TAYLOR_LINEAR_ATTENTION_APPLY = opaque_to_compiler(TaylorLinearAttentionFunction.apply)
+
+
 def taylor_linear_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -184,4 +187,4 @@ def taylor_linear_attention(
     check_same_dtype(("q", "k", "v"), (q, k, v), TRITON_DTYPES)
     if chunks is not None and chunks < 1:
         raise KernelError(f"taylor_linear_attention: chunks must be >= 1, got {chunks}")
-    return TaylorLinearAttentionFunction.apply(q, k, v, key_padding_mask, float(eps), chunks)
+    return _TAYLOR_LINEAR_ATTENTION_APPLY(q, k, v, key_padding_mask, float(eps), chunks)
