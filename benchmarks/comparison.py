@@ -76,6 +76,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--extra", action="append", default=[], help="one more LightningCLI option for every run (repeat)"
     )
     parser.add_argument("--note", default="", help="a line about the run for comparison.md (device, ...)")
+    parser.add_argument(
+        "--synthesize",
+        type=int,
+        default=0,
+        help="first write a cohort of this many patients to --cohort (onconet synth) and ingest it into "
+        "--cache, e.g. on a machine the cohort cannot be copied to (same seed: same UIDs as the labels)",
+    )
+    parser.add_argument("--sites", default="internal,internal,external", help="onconet synth --sites")
+    parser.add_argument("--seed", type=int, default=0, help="onconet synth --seed")
+    parser.add_argument("--workers", type=int, default=None, help="processes of synth and ingest")
     return parser.parse_args(argv)
 
 
@@ -139,6 +149,15 @@ def train_and_test(model: str, args: argparse.Namespace) -> dict[str, object]:
     return {"model": model, "fit_s": fit_s, "test_s": test_s, "epochs": epochs, "predictions": found[-1]}
 
 
+def guarded(job, model: str, args: argparse.Namespace) -> dict[str, object]:
+    """``job(model, args)``, or ``{"model": model, "error": ...}`` when it fails (printed)."""
+    try:
+        return job(model, args)
+    except Exception as error:  # one model's failure must not lose the others' results
+        print(f"[{model}] FAILED: {error}", flush=True)
+        return {"model": model, "error": f"{type(error).__name__}: {error}"}
+
+
 def trained_epochs(checkpoint: Path) -> int | None:
     """Epochs completed by the run whose last checkpoint is ``checkpoint`` (None if unreadable)."""
     import torch
@@ -173,6 +192,33 @@ def split_by_site(rows: list[dict[str, str]], folder: Path) -> dict[str, Path]:
         paths[site] = folder / f"{site}_predictions.csv"
         write_rows(paths[site], chosen, PREDICTION_COLUMNS)
     return paths
+
+
+def synthesize(args: argparse.Namespace) -> dict[str, float]:
+    """``onconet synth`` then ``onconet ingest`` into --cohort / --cache; returns their wall times."""
+    args.work.mkdir(parents=True, exist_ok=True)
+    workers = ["--workers", str(args.workers)] if args.workers else []
+    synth = ["synth", "--out", str(args.cohort), "--patients", str(args.synthesize), "--seed", str(args.seed),
+             "--sites", args.sites, "--size", "small", *workers]  # fmt: skip
+    ingest = ["ingest", "--dicom", str(args.cohort / "dicom"), "--cache", str(args.cache), *workers,
+              "--no-progress"]  # fmt: skip
+    timings = {"synth_s": onconet(synth, args.work / "synth.log")}
+    print(f"synth {timings['synth_s']:.0f} s", flush=True)
+    timings["ingest_s"] = onconet(ingest, args.work / "ingest.log")
+    print(f"ingest {timings['ingest_s']:.0f} s", flush=True)
+    return timings
+
+
+def check_labels_match(truth: Path, labels: Path) -> None:
+    """Raise unless the weak labels name exactly the cohort's pairs (a regenerated cohort must match)."""
+    keys = [
+        {(r["baseline_study_uid"], r["followup_study_uid"]) for r in read_rows(p)} for p in (truth, labels)
+    ]
+    if keys[0] != keys[1]:
+        raise OncoNetError(
+            f"{labels} and {truth} name different pairs ({len(keys[0] & keys[1])} shared of {len(keys[0])}): "
+            "the labels come from another cohort (seed, sites or generator version)"
+        )
 
 
 def test_pairs(args: argparse.Namespace) -> list[dict[str, str]]:
@@ -248,7 +294,9 @@ def write_results(
     table: dict[str, dict[str, dict[str, float]]],
     runs: dict[str, dict[str, object]],
     counts: dict[str, int],
+    prepared: dict[str, float],
     seconds: float,
+    failed: dict[str, str] | None = None,
 ) -> None:
     """comparison.csv (one row per model and site) and comparison.md (table, settings, goals)."""
     rows = []
@@ -294,11 +342,14 @@ def write_results(
         lines.append(
             f"| {model} | {labels} | " + " | ".join(cells) + f" | {fit} | {run.get('epochs', '—')} |"
         )
+    for model, error in (failed or {}).items():
+        lines.append(f"| {model} | failed: {error.strip().splitlines()[-1][:200]} |" + " |" * 8)
     lines += ["", "Goals:", *goals(table), "", "Settings:"]
     lines.append(
         f"`--spacing {args.spacing} --spatial-size {args.spatial_size} --batch-size {args.batch_size} "
         f"--max-epochs {args.max_epochs} --max-time {args.max_time} --parallel {args.parallel}`"
         + (f", extra: `{' '.join(args.extra)}`" if args.extra else "")
+        + "".join(f"; {k[:-2]} {v:.0f} s" for k, v in prepared.items())
         + f"; whole script {seconds:.0f} s."
     )
     if args.note:
@@ -314,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
     args.work.mkdir(parents=True, exist_ok=True)
+    prepared = synthesize(args) if args.synthesize else {}
+    check_labels_match(args.cohort / "truth.csv", args.labels)
     results = args.out / "comparison"
     results.mkdir(parents=True, exist_ok=True)
     truth = args.cohort / "truth.csv"
@@ -326,16 +379,22 @@ def main(argv: list[str] | None = None) -> int:
     from onconet.data.datamodule import PairDataModule
     from onconet.evaluation.heuristic import predict_pairs
 
-    heuristic_rows = [{k: str(v) for k, v in r.items()} for r in predict_pairs(args.cache, pairs)]
-    split_by_site(heuristic_rows, results / HEURISTIC)
+    def heuristic() -> None:
+        rows = [{k: str(v) for k, v in r.items()} for r in predict_pairs(args.cache, pairs)]
+        split_by_site(rows, results / HEURISTIC)
 
-    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        runs = {r["model"]: r for r in pool.map(lambda m: train_and_test(m, args), models)}
+    # The heuristic reads the cache while the models train; a model that fails is reported, not fatal.
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel) + 1) as pool:
+        heuristic_done = pool.submit(heuristic)
+        runs = dict(zip(models, pool.map(lambda m: guarded(train_and_test, m, args), models), strict=True))
+        heuristic_done.result()
+    failed = {m: str(r["error"]) for m, r in runs.items() if "error" in r}
+    runs = {m: r for m, r in runs.items() if m not in failed}
     for model, run in runs.items():
         split_by_site(read_rows(Path(run["predictions"])), results / model)
 
     table: dict[str, dict[str, dict[str, float]]] = {}
-    for model in [*models, HEURISTIC]:
+    for model in [*runs, HEURISTIC]:
         folder = results / model
         table[model] = {
             site: evaluate(
@@ -356,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": len(dm.splits.samples["train"]),
         "val": len(dm.splits.samples["val"]),
     }
-    write_results(args, table, runs, counts, time.perf_counter() - started)
+    write_results(args, table, runs, counts, prepared, time.perf_counter() - started, failed)
     (args.work / "runs.json").write_text(
         json.dumps({m: {k: str(v) for k, v in r.items()} for m, r in runs.items()})
     )
