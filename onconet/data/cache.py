@@ -27,8 +27,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-#: Bump when what is written changes, so older caches are recomputed.
-CACHE_FORMAT_VERSION = 1
+#: Bump when what is written changes, so older caches are recomputed (2: separable CT resampling, whose
+#: float32 rounding differs from version 1's in the last bits).
+CACHE_FORMAT_VERSION = 2
 
 MANIFEST_COLUMNS = (
     "patient_id", "study_uid", "study_date", "site", "manufacturer", "pet_series_uid", "ct_series_uid",

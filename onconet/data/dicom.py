@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -217,11 +218,14 @@ def _int(ds: Dataset, keyword: str, default: int | None = None) -> int:
 
 def _transfer_syntax(ds: Dataset) -> UID:
     meta = getattr(ds, "file_meta", None)
-    return (
-        UID(meta.TransferSyntaxUID)
-        if meta is not None and "TransferSyntaxUID" in meta
-        else UID("1.2.840.10008.1.2")
-    )
+    text = header_text(meta, 0x00020010) if meta is not None else ""
+    return _syntax_uid(text or "1.2.840.10008.1.2")
+
+
+@lru_cache(maxsize=64)
+def _syntax_uid(text: str) -> UID:
+    # pydicom validates a UID against a regular expression each time one is made: once per syntax suffices
+    return UID(text)
 
 
 def pixel_matrix(ds: Dataset) -> np.ndarray:

@@ -25,6 +25,7 @@ EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
+_TRANSFER_SYNTAX = BaseTag(0x00020010)
 #: explicit VRs with a 2-byte reserved field and a 4-byte length
 _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
@@ -136,8 +137,11 @@ def fast_read(path: str | os.PathLike, tags: Iterable[int], *, pixels: bool) -> 
         return None
     try:
         meta, pos = _read_meta(data)
-        syntax = meta.get("TransferSyntaxUID")
-        syntax = str(syntax).strip("\x00 ") if syntax is not None else ""
+        # the raw bytes: converting the element would validate the UID with a regular expression
+        syntax_element = meta.get_item(_TRANSFER_SYNTAX)
+        syntax = syntax_element.value if syntax_element is not None else b""
+        syntax = syntax.decode("ascii", "replace") if isinstance(syntax, bytes) else str(syntax)
+        syntax = syntax.strip("\x00 ")
         if syntax not in (IMPLICIT_LE, EXPLICIT_LE):
             return None
         implicit = syntax == IMPLICIT_LE

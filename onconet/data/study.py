@@ -1,8 +1,10 @@
-"""One discovered PET/CT study -> cached SUV and CT NIfTI volumes plus its manifest row.
+"""One discovered PET/CT study -> SUV and CT-on-PET volumes (cached as NIfTI, or kept in memory) plus its
+manifest row.
 
 :func:`process_study` never raises for a bad study: it returns the manifest row with ``status`` ``error`` and
 the error's class and message, so a batch goes on. It is a plain top-level function of picklable arguments,
-so a process pool can run it.
+so a process pool can run it. Without a cache folder (``onconet infer``'s default) nothing is written: the
+outcome carries the volumes themselves, which saves the gzip NIfTI write and read of the hand-over.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from onconet.data.cache import cached_row, save_record, series_paths, source_fingerprint, write_nifti
 from onconet.data.dicom import (
@@ -34,11 +38,21 @@ ACTIVITY_UNITS = ("BQML", "CNTS")
 
 
 @dataclass(frozen=True)
+class StudyVolumes:
+    """A converted study in memory: SUV and CT (HU, on the PET grid) on one RAS+ ``affine``."""
+
+    suv: np.ndarray
+    ct: np.ndarray
+    affine: np.ndarray
+
+
+@dataclass(frozen=True)
 class StudyOutcome:
-    """A study's manifest row, and whether it came from the cache unchanged."""
+    """A study's manifest row, whether it came from the cache unchanged, and the volumes when kept."""
 
     row: dict
     from_cache: bool = False
+    volumes: StudyVolumes | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,39 +117,55 @@ def _format(values) -> str:
     return "x".join(f"{float(v):.6g}" for v in values)
 
 
-def process_study(study: StudyRecord, cache_dir: str | os.PathLike, suv_kind: str = "bw") -> StudyOutcome:
-    """Convert (or find cached) one study; the outcome's row is its manifest row."""
-    cache_dir = Path(cache_dir)
+def process_study(
+    study: StudyRecord,
+    cache_dir: str | os.PathLike | None,
+    suv_kind: str = "bw",
+    *,
+    keep_volumes: bool = False,
+) -> StudyOutcome:
+    """Convert (or find cached) one study; the outcome's row is its manifest row.
+
+    Args:
+        study: the discovered study.
+        cache_dir: the NIfTI cache; ``None`` writes nothing and keeps the volumes in the outcome.
+        suv_kind: SUV normalisation (see :mod:`onconet.data.suv`).
+        keep_volumes: also keep the volumes of a study converted now (a cached one is not read back).
+    """
     row = _base_row(study, suv_kind)
     try:
         pet, ct = choose_series(study)
         row.update(pet_series_uid=pet.series_uid, ct_series_uid=ct.series_uid)
-        fingerprint = source_fingerprint([*pet.files, *ct.files], suv_kind)
-        cached = cached_row(cache_dir, pet.series_uid, fingerprint)
-        if cached is not None:
-            return StudyOutcome({**row, **cached, "source_dir": row["source_dir"]}, from_cache=True)
+        if cache_dir is not None:
+            cache_dir = Path(cache_dir)
+            fingerprint = source_fingerprint([*pet.files, *ct.files], suv_kind)
+            cached = cached_row(cache_dir, pet.series_uid, fingerprint)
+            if cached is not None:
+                return StudyOutcome({**row, **cached, "source_dir": row["source_dir"]}, from_cache=True)
         suv = suv_from_volume(assemble_volume(read_datasets(pet.files)), suv_kind)
         ct_volume = assemble_volume(read_datasets(ct.files))
         ct_on_pet = resample_ct_to_pet(
             ct_volume, suv.affine, suv.array.shape, suv.volume.frame_of_reference_uid
         )
-        pet_path, ct_path = series_paths(pet.series_uid)
-        write_nifti(cache_dir / pet_path, suv.array, suv.affine)
-        write_nifti(cache_dir / ct_path, ct_on_pet, suv.affine)
         row.update(
             suv_factor_min=f"{suv.factors.min():.9g}",
             suv_factor_max=f"{suv.factors.max():.9g}",
             spacing=_format(suv.volume.spacing),
             shape="x".join(str(n) for n in suv.array.shape),
-            pet_path=pet_path,
-            ct_path=ct_path,
             status="ok",
             error="",
         )
-        save_record(cache_dir, pet.series_uid, fingerprint, row)
+        if cache_dir is not None:
+            pet_path, ct_path = series_paths(pet.series_uid)
+            write_nifti(cache_dir / pet_path, suv.array, suv.affine)
+            write_nifti(cache_dir / ct_path, ct_on_pet, suv.affine)
+            row.update(pet_path=pet_path, ct_path=ct_path)
+            save_record(cache_dir, pet.series_uid, fingerprint, row)
         for note in suv.conversion.notes:
             log.debug("%s: %s", study.source_dir, note)
-        return StudyOutcome(row)
+        keep = keep_volumes or cache_dir is None
+        volumes = StudyVolumes(suv.array, ct_on_pet, suv.affine) if keep else None
+        return StudyOutcome(row, volumes=volumes)
     except OncoNetError as err:
         row["error"] = f"{type(err).__name__}: {err}"
     except Exception as err:  # a bad study must not stop the batch; say it was unexpected

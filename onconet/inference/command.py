@@ -1,7 +1,7 @@
 """``onconet infer``: batch inference over DICOM folders with a trained checkpoint.
 
     onconet infer --dicom DIR --ckpt model.ckpt --out OUTDIR [--pairs consecutive|first-last]
-                  [--devices N] [--batch-size B] [--num-workers W] [--figures]
+                  [--devices N] [--batch-size B] [--num-workers W] [--cache DIR] [--figures]
 
 Writes ``OUTDIR/predictions.csv`` (one row per pair: patient, both study UIDs and dates, site and
 scanners, ``prob_response``, ``prob_stable``, ``prob_progression``, ``predicted``, the checkpoint's sha256
@@ -34,7 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="DataLoader workers reading DICOM (default 1; 0: in process)",
     )
-    parser.add_argument("--cache", type=Path, default=None, help="NIfTI cache folder (default OUTDIR/cache)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="also keep the SUV/CT volumes as a NIfTI cache here, reused by re-runs (default: none, the "
+        "volumes go to the model in memory)",
+    )
     parser.add_argument("--figures", action="store_true", help="a coronal MIP PNG per pair in OUTDIR/figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

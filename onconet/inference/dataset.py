@@ -1,10 +1,13 @@
 """Pairs of raw DICOM studies -> model tensors, in DataLoader workers.
 
 Each item converts both studies with :func:`onconet.data.study.process_study` (SUV by the QIBA rules, CT
-on the PET grid, NIfTI cache: a study already cached from the same files is not converted again) and then
-applies the deterministic MONAI transforms of training (:func:`onconet.data.transforms.pair_transforms`
-with ``train=False`` and the checkpoint's data settings). Going through the same NIfTI files and the same
-transforms as ``onconet predict`` is what makes both commands give the same numbers. A study that fails
+on the PET grid) and then applies the deterministic MONAI transforms of training
+(:func:`onconet.data.transforms.deterministic_transforms` and the stacking, with the checkpoint's data
+settings). By default the volumes go from the conversion to the transforms in memory; with a cache folder
+they are also written as NIfTI (a study already cached from the same files is read from there instead of
+converted again). Either way the transforms see exactly what ``onconet predict`` sees after loading the
+cached NIfTI files: the same float32 values on the affine at the NIfTI header's float32 precision (see
+:func:`nifti_equivalent`), which is what makes both commands give the same numbers. A study that fails
 yields an item with ``error`` set instead of tensors; :func:`collate_pairs` keeps such items aside, so a
 bad pair never stops a batch.
 """
@@ -16,13 +19,50 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose, LoadImaged
+from monai.utils import SpaceKeys
 from torch.utils.data import Dataset
 
-from onconet.data.study import process_study
-from onconet.data.transforms import pair_transforms
+from onconet.data.cache import read_nifti
+from onconet.data.study import StudyOutcome, process_study
+from onconet.data.transforms import deterministic_transforms, stacking_transforms
+from onconet.inference.figures import mip_view
 from onconet.inference.plan import PairJob, error_row
 from onconet.models.module import ID_KEYS
+
+
+def nifti_equivalent(array: np.ndarray, affine: np.ndarray) -> MetaTensor:
+    """The MetaTensor MONAI's ``LoadImaged`` (NibabelReader) makes of this volume written by the cache.
+
+    The NIfTI header keeps the affine (sform) in float32, so it is rounded the same way here; the values
+    are float32 either way. The result is bit-identical to loading the cached file (tests check it).
+    """
+    affine = np.asarray(affine, dtype=np.float64).astype(np.float32).astype(np.float64)
+    meta = {
+        "original_affine": affine.copy(),
+        "spatial_shape": np.asarray(array.shape),
+        "original_channel_dim": float("nan"),  # no channel axis: EnsureChannelFirstd adds one
+        "space": SpaceKeys.RAS,
+    }
+    return MetaTensor(torch.from_numpy(np.asarray(array, dtype=np.float32)), affine=torch.as_tensor(affine),
+                      meta=meta)  # fmt: skip
+
+
+def volume_transforms(settings: dict[str, Any]) -> Compose:
+    """The deterministic transforms and the stacking of training, minus the NIfTI loading (done here)."""
+    steps = deterministic_transforms(
+        settings["spacing"],
+        settings["spatial_size"],
+        suv_scaling=settings["suv_scaling"],
+        suv_max=settings["suv_max"],
+        hu_range=settings["hu_range"],
+    )
+    if not isinstance(steps[0], LoadImaged):  # the hand-over below replaces exactly this step
+        raise TypeError(f"deterministic_transforms() starts with {type(steps[0]).__name__}, not LoadImaged")
+    return Compose(steps[1:] + stacking_transforms())
 
 
 class DicomPairDataset(Dataset):
@@ -31,21 +71,16 @@ class DicomPairDataset(Dataset):
     def __init__(
         self,
         jobs: Sequence[PairJob],
-        cache_dir: str | os.PathLike,
+        cache_dir: str | os.PathLike | None,
         data_settings: dict[str, Any],
         suv_kind: str = "bw",
+        figures: bool = False,
     ) -> None:
         self.jobs = list(jobs)
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.suv_kind = suv_kind
-        self.transform = pair_transforms(
-            data_settings["spacing"],
-            data_settings["spatial_size"],
-            suv_scaling=data_settings["suv_scaling"],
-            suv_max=data_settings["suv_max"],
-            hu_range=data_settings["hu_range"],
-            train=False,
-        )
+        self.figures = figures
+        self.transform = volume_transforms(data_settings)
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -59,8 +94,8 @@ class DicomPairDataset(Dataset):
         }
         rows, errors = {}, []
         for exam, study in (("baseline", job.baseline), ("followup", job.followup)):
-            outcome = process_study(study, self.cache_dir, self.suv_kind)
-            rows[exam] = outcome.row
+            outcome = process_study(study, self.cache_dir, self.suv_kind, keep_volumes=True)
+            rows[exam] = outcome
             if not outcome.ok:
                 reason = outcome.reason
                 errors.append(
@@ -84,27 +119,37 @@ class DicomPairDataset(Dataset):
                 )
         if errors:
             return {"error": errors}
-        sample = {
-            f"{exam}_{kind}": str(self.cache_dir / rows[exam][f"{column}_path"])
-            for exam in ("baseline", "followup")
-            for kind, column in (("suv", "pet"), ("ct", "ct"))
-        }
-        try:
-            tensors = self.transform(sample)
-        except Exception as err:  # an unreadable cache file must not stop the batch either
-            detail = f"{type(err).__name__}: {err}"
-            return {"error": [error_row("pair", "transform failed", detail, sample["baseline_suv"], **ids)]}
         meta = {
             **ids,
             "site": job.site,
             "baseline_date": job.baseline.study_date,
             "followup_date": job.followup.study_date,
-            "baseline_manufacturer": rows["baseline"].get("manufacturer", ""),
-            "followup_manufacturer": rows["followup"].get("manufacturer", ""),
-            "baseline_suv_path": sample["baseline_suv"],
-            "followup_suv_path": sample["followup_suv"],
+            "baseline_manufacturer": rows["baseline"].row.get("manufacturer", ""),
+            "followup_manufacturer": rows["followup"].row.get("manufacturer", ""),
         }
+        try:
+            sample = {}
+            for exam in ("baseline", "followup"):
+                suv, ct, affine = self._volumes(rows[exam])
+                sample[f"{exam}_suv"] = nifti_equivalent(suv, affine)
+                sample[f"{exam}_ct"] = nifti_equivalent(ct, affine)
+                if self.figures:  # a small 2D image: the main process draws it
+                    meta[f"{exam}_view"] = mip_view(suv, affine)
+            tensors = self.transform(sample)
+        except Exception as err:  # an unreadable cache file must not stop the batch either
+            detail = f"{type(err).__name__}: {err}"
+            where = str(job.baseline.source_dir)
+            return {"error": [error_row("pair", "transform failed", detail, where, **ids)]}
         return {"baseline": tensors["baseline"], "followup": tensors["followup"], "meta": meta}
+
+    def _volumes(self, outcome: StudyOutcome) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(SUV, CT, affine) of a converted study: from memory, or read from the cache."""
+        if outcome.volumes is not None:
+            return outcome.volumes.suv, outcome.volumes.ct, outcome.volumes.affine
+        assert self.cache_dir is not None  # a study comes from the cache only when there is one
+        suv, affine = read_nifti(self.cache_dir / outcome.row["pet_path"])
+        ct, _ = read_nifti(self.cache_dir / outcome.row["ct_path"])
+        return suv, ct, affine
 
 
 def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,18 +1,20 @@
 """Per-pair check figures: coronal SUV maximum-intensity projections of both exams and the prediction.
 
-The volumes are the cached SUV NIfTI files (RAS+: axis 0 left->right, 1 posterior->anterior, 2 feet->head),
-so a coronal MIP is the maximum over axis 1, shown with the head up and the patient's right on the left
-(radiological convention), both exams on one SUV scale.
+The volumes are SUV arrays on the geometry contract (RAS+: axis 0 left->right, 1 posterior->anterior,
+2 feet->head), so a coronal MIP is the maximum over axis 1, shown with the head up and the patient's right on
+the left (radiological convention), both exams on one SUV scale. The DataLoader workers reduce each volume
+to its :class:`MipView` (a small 2D image), so the volumes never travel to the process that draws.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from onconet.data.cache import read_nifti, write_atomic_bytes
+from onconet.data.cache import write_atomic_bytes
 from onconet.models.module import PROBABILITY_COLUMNS
 
 #: Upper end of the grey scale (SUV), the usual reading window of FDG MIPs.
@@ -31,14 +33,27 @@ def coronal_mip(suv: np.ndarray) -> np.ndarray:
     return np.asarray(suv).max(axis=1).T[::-1]
 
 
+@dataclass  # not frozen: Lightning rebuilds dataclasses in a batch when it moves it to the device
+class MipView:
+    """What a figure shows of one exam: the coronal MIP, its pixel aspect (height / width), the SUVmax."""
+
+    image: np.ndarray
+    aspect: float
+    suv_max: float
+
+
+def mip_view(suv: np.ndarray, affine: np.ndarray) -> MipView:
+    """The :class:`MipView` of an SUV volume on ``affine``."""
+    spacing = np.linalg.norm(np.asarray(affine)[:3, :3], axis=0)
+    return MipView(coronal_mip(suv).astype(np.float32), float(spacing[2] / spacing[0]), float(np.max(suv)))
+
+
 def figure_name(row: dict) -> str:
     """The PNG file name of a pair (its two study UIDs)."""
     return f"{row['baseline_study_uid']}__{row['followup_study_uid']}.png"
 
 
-def save_pair_figure(
-    row: dict, baseline_suv: str | os.PathLike, followup_suv: str | os.PathLike, out_dir: str | os.PathLike
-) -> Path:
+def save_pair_figure(row: dict, baseline: MipView, followup: MipView, out_dir: str | os.PathLike) -> Path:
     """Write ``out_dir/<baseline UID>__<follow-up UID>.png`` (atomically) and return its path."""
     import io
 
@@ -49,19 +64,12 @@ def save_pair_figure(
 
     figure = Figure(figsize=(7.0, 5.2), dpi=100)
     axes = figure.subplots(1, 2)
-    for ax, path, exam in zip(axes, (baseline_suv, followup_suv), ("baseline", "follow-up"), strict=True):
-        array, affine = read_nifti(path)
-        spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    for ax, view, exam in zip(axes, (baseline, followup), ("baseline", "follow-up"), strict=True):
         ax.imshow(
-            coronal_mip(array),
-            cmap="gray_r",
-            vmin=0.0,
-            vmax=SUV_WINDOW,
-            aspect=float(spacing[2] / spacing[0]),
-            interpolation="nearest",
+            view.image, cmap="gray_r", vmin=0.0, vmax=SUV_WINDOW, aspect=view.aspect, interpolation="nearest"
         )
         date = row.get(f"{'baseline' if exam == 'baseline' else 'followup'}_date", "")
-        ax.set_title(f"{exam} {date}\nSUVmax {float(array.max()):.1f}", fontsize=9)
+        ax.set_title(f"{exam} {date}\nSUVmax {view.suv_max:.1f}", fontsize=9)
         ax.set_axis_off()
     probs = ", ".join(f"{c.removeprefix('prob_')} {float(row[c]):.2f}" for c in PROBABILITY_COLUMNS)
     figure.suptitle(f"predicted: {row['predicted']}  ({probs})", fontsize=10)

@@ -97,7 +97,7 @@ class PairFigures(Callback):
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         for row, meta in zip(outputs["rows"], batch["meta"], strict=True):
-            save_pair_figure(row, meta["baseline_suv_path"], meta["followup_suv_path"], self.out_dir)
+            save_pair_figure(row, meta["baseline_view"], meta["followup_view"], self.out_dir)
 
 
 @dataclass
@@ -150,7 +150,9 @@ def infer(
 ) -> InferenceSummary:
     """Predict every pair of studies under ``dicom_dir`` into ``out_dir`` (see the module docstring).
 
-    ``callbacks`` run after the writer (tests inject a crash through one).
+    ``cache_dir``: also keep the converted volumes there as a NIfTI cache (reused by a re-run); ``None``
+    hands them to the transforms in memory. ``callbacks`` run after the writer (tests inject a crash
+    through one).
     """
     if pairs_mode not in PAIR_MODES:
         raise ConfigError(f"--pairs {pairs_mode!r}: use one of {', '.join(PAIR_MODES)}")
@@ -198,7 +200,7 @@ def _infer(
     )
     rank = 0
     if jobs:
-        dataset = DicomPairDataset(jobs, cache_dir or out_dir / "cache", loaded.data_settings)
+        dataset = DicomPairDataset(jobs, cache_dir, loaded.data_settings, figures=figures)
         loader = DataLoader(
             dataset,
             batch_size=batch_size,
