@@ -10,7 +10,8 @@ Two strategies (``MixConfig.strategy``), both built from two kernels:
   (permute through shared memory), never written. ``_plane_backward_kernel``: dx, dw_y, dw_z per plane,
   recomputing the y-mixing on-chip.
 "planes": plane pass + x-axis pass (two passes; u = x ×₂ w_y ×₃ w_z saved for the backward);
-"axes": one axis pass each (three passes, like the matmul chain, the intermediates saved).
+"axes": one axis pass each (three passes, like the matmul chain, the intermediates saved); also used for
+planes larger than 32×32, where the fused plane kernels would hold too few channels per program.
 
 ``monarch_linear`` (M = P L Pᵀ R) is fused in one kernel per direction: a tile of rows is multiplied
 by the blocks of R (one batched 3D matmul), the intermediate is permuted on-chip (the stride
@@ -28,8 +29,11 @@ import triton.language as tl
 
 from kernels.dispatch import KernelError
 
-MAX_AXIS = 128  # grid size along x (the (X, X) weight tile lives in registers)
-MAX_PLANE = 4096  # padded Y·Z of one plane
+MAX_AXIS = 128  # grid size along each axis (the (S, S) weight tile lives in registers)
+# Padded Y·Z of the fused plane kernels. Larger planes leave room for fewer than 8 channels per program,
+# and Triton 3.6 fails to compile 64×64 planes with 1 or 4 channels (TritonGPUOptimizeDotOperands, found
+# by compiling for sm_90 ahead of time): such grids take the "axes" strategy, which compiles up to 128.
+MAX_FUSED_PLANE = 1024
 LINEAR_MAX_FEATURES = 1024
 LINEAR_MAX_WEIGHT_BLOCK = 16384  # elements of the dL or dR accumulator of the backward kernel
 
@@ -258,11 +262,18 @@ def _plane_backward_kernel(
 def mix3d_unsupported_reason(shape: torch.Size | tuple[int, ...]) -> str | None:
     """Why the Triton kernels cannot take a (B, X, Y, Z, C) input, or None if they can."""
     _, size_x, size_y, size_z, _ = shape
-    if size_x > MAX_AXIS:
-        return f"X={size_x} > {MAX_AXIS} (the (X, X) weight tile lives in registers)"
-    if _pad(size_y) * _pad(size_z) > MAX_PLANE:
-        return f"padded Y·Z = {_pad(size_y) * _pad(size_z)} > {MAX_PLANE} (powers of two ≥ 16 per axis)"
+    for axis, size in zip("XYZ", (size_x, size_y, size_z), strict=True):
+        if size > MAX_AXIS:
+            return f"{axis}={size} > {MAX_AXIS} (the (S, S) weight tile lives in registers)"
     return None
+
+
+def mix3d_strategy(shape: torch.Size | tuple[int, ...], config: MixConfig) -> str:
+    """The strategy for a (B, X, Y, Z, C) input: the configured one, unless the plane is too big to fuse."""
+    _, _, size_y, size_z, _ = shape
+    if config.strategy == "planes" and _pad(size_y) * _pad(size_z) > MAX_FUSED_PLANE:
+        return "axes"
+    return config.strategy
 
 
 def _channel_block(size_y: int, size_z: int, channels: int, budget: int) -> int:
@@ -270,11 +281,23 @@ def _channel_block(size_y: int, size_z: int, channels: int, budget: int) -> int:
     return min(1 << (fit.bit_length() - 1), triton.next_power_of_2(channels))
 
 
+def plane_tiles(shape: torch.Size | tuple[int, ...], budget: int) -> dict[str, int]:
+    """Compile-time tile sizes (BY, BZ, CB) of the plane kernels for a (B, X, Y, Z, C) input."""
+    _, _, size_y, size_z, channels = shape
+    return {"BY": _pad(size_y), "BZ": _pad(size_z), "CB": _channel_block(size_y, size_z, channels, budget)}
+
+
+def axis_tiles(size: int, cols: int, config: MixConfig) -> dict[str, int]:
+    """Compile-time tile sizes (BS, BK) of the axis kernel on an (outer, size, cols) view."""
+    bs = _pad(size)
+    return {"BS": bs, "BK": max(16, min(1024, triton.next_power_of_2(cols), config.axis_elements // bs))}
+
+
 def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig) -> torch.Tensor:
     batch, size_x, size_y, size_z, channels = x.shape
     out = _empty(x.shape, x.dtype, x.device)
-    cb = _channel_block(size_y, size_z, channels, config.plane_elements)
-    channel_blocks = triton.cdiv(channels, cb)
+    tiles = plane_tiles(x.shape, config.plane_elements)
+    channel_blocks = triton.cdiv(channels, tiles["CB"])
     _plane_forward_kernel[(batch * size_x * channel_blocks,)](
         x,
         w_y,
@@ -284,9 +307,7 @@ def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config
         size_z,
         channels,
         channel_blocks,
-        BY=_pad(size_y),
-        BZ=_pad(size_z),
-        CB=cb,
+        **tiles,
         PRECISION=_precision(x.dtype),
         num_warps=config.plane_warps,
     )
@@ -297,9 +318,9 @@ def _plane_backward(
     grad_mixed: torch.Tensor, x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     batch, size_x, size_y, size_z, channels = x.shape
-    by, bz = _pad(size_y), _pad(size_z)
-    cb = _channel_block(size_y, size_z, channels, config.plane_backward_elements)
-    channel_blocks = triton.cdiv(channels, cb)
+    tiles = plane_tiles(x.shape, config.plane_backward_elements)
+    by, bz = tiles["BY"], tiles["BZ"]
+    channel_blocks = triton.cdiv(channels, tiles["CB"])
     items = batch * size_x * channel_blocks
     programs = max(1, min(items, _target_programs(x.device)))
     per_program = triton.cdiv(items, programs)
@@ -321,9 +342,7 @@ def _plane_backward(
         channel_blocks,
         items,
         per_program,
-        BY=by,
-        BZ=bz,
-        CB=cb,
+        **tiles,
         PRECISION=_precision(x.dtype),
         num_warps=config.plane_warps,
     )
@@ -341,9 +360,9 @@ def _mix_axis(
     """w @ a[n] (wᵀ @ a[n]) on the (outer, S, inner) ``view`` of a; with ``other`` also Σ_n a[n] other[n]ᵀ."""
     outer, size, cols = view
     out = _empty(a.shape, a.dtype, a.device)
-    bs = _pad(size)
-    bk = max(16, min(1024, triton.next_power_of_2(cols), config.axis_elements // bs))
-    col_tiles = triton.cdiv(cols, bk)
+    tiles = axis_tiles(size, cols, config)
+    bs = tiles["BS"]
+    col_tiles = triton.cdiv(cols, tiles["BK"])
     if other is None:
         programs, per_program, partial = col_tiles, 1, out  # partial unused
     else:
@@ -362,8 +381,7 @@ def _mix_axis(
         per_program,
         TRANSPOSE_W=transpose,
         WITH_WEIGHT_GRAD=other is not None,
-        BS=bs,
-        BK=bk,
+        **tiles,
         PRECISION=_precision(a.dtype),
         num_warps=config.axis_warps,
     )
@@ -388,11 +406,12 @@ def mix3d_forward(
     config = config or MIX_CONFIG
     x, w_x, w_y, w_z = (t.contiguous() for t in (x, w_x, w_y, w_z))
     view_x, view_y, view_z = _axis_views(x.shape)
-    if config.strategy == "planes":
+    strategy = mix3d_strategy(x.shape, config)
+    if strategy == "planes":
         mixed_yz = _plane_forward(x, w_y, w_z, config)
         out, _ = _mix_axis(mixed_yz, w_x, view_x, config)
         return out, (mixed_yz,)
-    if config.strategy == "axes":
+    if strategy == "axes":
         mixed_x, _ = _mix_axis(x, w_x, view_x, config)
         mixed_xy, _ = _mix_axis(mixed_x, w_y, view_y, config)
         out, _ = _mix_axis(mixed_xy, w_z, view_z, config)
@@ -413,7 +432,7 @@ def mix3d_backward(
     config = config or MIX_CONFIG
     grad_out = grad_out.contiguous()
     view_x, view_y, view_z = _axis_views(x.shape)
-    if config.strategy == "planes":
+    if mix3d_strategy(x.shape, config) == "planes":
         (mixed_yz,) = saved
         grad_mixed, dw_x = _mix_axis(grad_out, w_x, view_x, config, transpose=True, other=mixed_yz)
         grad_x, dw_y, dw_z = _plane_backward(grad_mixed, x, w_y, w_z, config)

@@ -110,7 +110,7 @@ def monarch_mix_3d(
 ) -> torch.Tensor:
     """Mix the tokens of a 3D grid along each axis: y = x ×₁ w_x ×₂ w_y ×₃ w_z.
 
-    The Triton kernels take X ≤ 128 and padded Y·Z ≤ 4096; other grids use the reference on CUDA too,
+    The Triton kernels take X, Y, Z ≤ 128; larger grids use the reference on CUDA too,
     unless Triton is forced.
 
     Args:

@@ -162,6 +162,7 @@ def _check(op, reference, inputs64, grad, device, dtype, limit):
     [
         (1, 5, 6, 7, 40),  # several channel blocks in the backward; plane items not a multiple of programs
         (2, 3, 17, 5, 3),  # Y padded to 32; a few channels
+        (1, 2, 40, 33, 2),  # a 64×64 padded plane: "planes" falls back to "axes" (too big to fuse)
     ],
 )
 @pytest.mark.parametrize("strategy", ["planes", "axes"])
