@@ -67,7 +67,7 @@ def resample_to_grid(
             source, matrix, offset=offset, output_shape=shape, output=np.float32, order=order,
             mode="constant", cval=fill, prefilter=False,
         )  # fmt: skip
-    return np.ascontiguousarray(out.T) if flipped else out
+    return out.T if flipped else out  # the source's layout: a Fortran-ordered [i, j, k] view
 
 
 def _linear_along(
