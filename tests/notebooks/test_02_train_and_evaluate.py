@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from onconet.cli import main
@@ -51,3 +52,24 @@ def test_train_and_evaluate_notebook_executes_with_the_small_profile(monkeypatch
         assert main([*arguments, "--out", str(tmp_path / "check" / model / site)]) == 0
         printed = markdown_rows(capsys.readouterr().out)
         assert shown[f"{model} / {site}"] == printed["all"], (model, site)
+
+
+STORED = NOTEBOOK.parents[1] / "benchmarks" / "results" / "comparison"
+
+
+def test_the_stored_full_run_shows_what_onconet_evaluate_prints_for_the_stored_files(tmp_path, capsys):
+    files = sorted(STORED.glob("*/*_predictions.csv"))
+    if not files:
+        pytest.skip(f"no comparison run stored in {STORED}")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
+    text = "".join(out.get("text", "") for out in outputs if out.get("output_type") == "stream")
+    assert "profile=full" in text, "notebook 02 is stored without its full run"
+    shown = {name: cells for name, cells in markdown_rows(text).items() if " / " in name}
+    assert len(shown) == len(files)
+    capsys.readouterr()
+    for path in files:
+        model, site = path.parent.name, path.name.removesuffix("_predictions.csv")
+        arguments = ["evaluate", "--predictions", str(path), "--truth", str(STORED / "truth.csv")]
+        assert main([*arguments, "--out", str(tmp_path / model / site)]) == 0
+        assert shown[f"{model} / {site}"] == markdown_rows(capsys.readouterr().out)["all"], (model, site)
