@@ -154,9 +154,11 @@ def read_dataset(
         UnreadableDicomError: the file is truncated or corrupt.
     """
     path = Path(path)
+    # Every read keeps the whole header set (discovery's records use more than ``tags``); the fast reader
+    # takes it as a prebuilt frozenset, which saves building one per file.
     tags = _READ_TAGS_WITH_PIXELS if pixels else _READ_TAGS
     try:
-        ds = fast_read(path, tags or _READ_TAG_SET, pixels=pixels)
+        ds = fast_read(path, _READ_TAG_SET, pixels=pixels)
     except TruncatedFileError as err:
         raise UnreadableDicomError(f"{err}: truncated DICOM file; re-export it") from err
     except OSError as err:

@@ -54,6 +54,13 @@ def _implicit_vr(tag: int) -> str:
     return "OW" if vr in ("OB or OW", "US or OW", "US or SS or OW") else vr.split(" or ")[0]
 
 
+@lru_cache(maxsize=16)
+def _wanted(tags: frozenset[int], pixels: bool) -> tuple[frozenset[int], int]:
+    """The tags to keep (PixelData too when ``pixels``) and the last one: made once per tag set."""
+    wanted = tags | {PIXEL_DATA} if pixels else tags
+    return wanted, max(wanted)
+
+
 def _element_header(data: bytes, pos: int, implicit: bool) -> tuple[int, str | None, int, int]:
     """``(tag, explicit VR or None, value length, header size)`` of the element at ``pos``."""
     if implicit:
@@ -145,10 +152,8 @@ def fast_read(path: str | os.PathLike, tags: Iterable[int], *, pixels: bool) -> 
         if syntax not in (IMPLICIT_LE, EXPLICIT_LE):
             return None
         implicit = syntax == IMPLICIT_LE
-        wanted = tags if isinstance(tags, frozenset) else frozenset(int(t) for t in tags)
-        if pixels:
-            wanted = wanted | {PIXEL_DATA}
-        last = max(wanted)
+        tag_set = tags if isinstance(tags, frozenset) else frozenset(int(t) for t in tags)
+        wanted, last = _wanted(tag_set, pixels)
         elements = {}
         end = len(data)
         start, stopped = pos, False
@@ -159,7 +164,7 @@ def fast_read(path: str | os.PathLike, tags: Iterable[int], *, pixels: bool) -> 
             if tag > last:
                 stopped = True
                 break
-            vr = None
+            vr_bytes = None
             size = 8
             if not implicit and group != 0xFFFE:
                 vr_bytes = data[pos + 4 : pos + 6]
@@ -169,11 +174,11 @@ def fast_read(path: str | os.PathLike, tags: Iterable[int], *, pixels: bool) -> 
                     length >>= 16  # the 2-byte length follows the 2-byte VR
                 else:
                     raise _Malformed("not an explicit VR")
-                vr = vr_bytes.decode()
             value_at = pos + size
             if length == _UNDEFINED:
                 if tag == PIXEL_DATA:
                     return None  # encapsulated (compressed) pixel data
+                vr = vr_bytes.decode() if vr_bytes else None
                 stop = _skip_undefined_sequence(data, value_at, implicit or vr == "UN")
                 if tag in wanted:
                     elements[BaseTag(tag)] = _raw(
@@ -188,8 +193,11 @@ def fast_read(path: str | os.PathLike, tags: Iterable[int], *, pixels: bool) -> 
                     length = end - value_at
                 else:
                     raise TruncatedFileError(f"element {tag:08X} runs past the end of the file")
-            if tag in wanted:
-                elements[BaseTag(tag)] = _raw(tag, vr, data, value_at, length, implicit)
+            if tag in wanted:  # inline of _raw: this runs for ~50 elements of every slice
+                key = BaseTag(tag)
+                vr = vr_bytes.decode() if vr_bytes else _implicit_vr(tag)
+                value = data[value_at : value_at + length]
+                elements[key] = RawDataElement(key, vr, length, value, value_at, implicit, True)
             pos = value_at + length
     except (_Malformed, struct.error):
         return None
