@@ -4,8 +4,9 @@ Training: the real ResponseModule (backbone sizes of ``--config``, default ``con
 ``--spatial`` on random tensors, Lightning ``Trainer.fit`` with DDP on N devices; pairs/s over all ranks
 from the steps after ``--warmup`` (timed on rank 0, after a device synchronisation). Inference: ``python
 -m onconet.cli infer --devices N`` over a synthetic cohort's raw DICOM (untrained checkpoint of the same
-model), each run with a fresh NIfTI cache, so the whole data path is in the time; pairs/s from infer's own
-summary (discovery to merged tables) and over the process's wall time (with start-up).
+model), volumes handed over in memory (no NIfTI cache), so the whole data path is in the time; pairs/s
+of the prediction loop, of infer's own summary (discovery to merged tables) and over the process's wall
+time (with start-up).
 
 Scaling efficiency = throughput on N devices / (N x throughput on 1 device).
 
@@ -167,7 +168,7 @@ def measure_training(args: argparse.Namespace, devices: int, work: Path) -> dict
 def measure_inference(args: argparse.Namespace, devices: int, dicom: Path, ckpt: Path, work: Path) -> dict:
     out = work / f"infer_{devices}"
     command = [sys.executable, "-m", "onconet.cli", "infer", "--dicom", str(dicom), "--ckpt", str(ckpt),
-               "--out", str(out), "--cache", str(work / f"infer_cache_{devices}"), "--devices", str(devices),
+               "--out", str(out), "--devices", str(devices),
                "--accelerator", args.accelerator, "--batch-size", str(args.infer_batch_size),
                "--num-workers", str(args.num_workers), "--no-progress"]  # fmt: skip
     output, wall = run_logged(command, work / f"infer_{devices}.log")
@@ -205,7 +206,7 @@ def markdown(args: argparse.Namespace, train: dict[int, dict], infer: dict[int, 
         f"Training: {args.config.name} model at {'x'.join(map(str, args.spatial))}, batch {args.batch_size} "
         f"per device, {args.train_steps} timed steps after {args.warmup} warm-up, random tensors. "
         f"Inference: `onconet infer` over {args.patients} synthetic patients' raw DICOM, batch "
-        f"{args.infer_batch_size}, {args.num_workers} DataLoader workers per rank, fresh cache.",
+        f"{args.infer_batch_size}, {args.num_workers} DataLoader workers per rank, volumes in memory.",
         "",
         "| workload | devices | pairs | seconds | pairs / s | speed-up | scaling efficiency |",
         "|---|---:|---:|---:|---:|---:|---:|",
