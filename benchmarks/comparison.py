@@ -144,9 +144,12 @@ def train_and_test(model: str, args: argparse.Namespace) -> dict[str, object]:
     found = sorted((work / "test").glob("**/test_predictions.csv"), key=lambda p: p.stat().st_mtime)
     if not found:
         raise OncoNetError(f"[{model}] onconet test wrote no test_predictions.csv; see {work / 'test.log'}")
-    epochs = trained_epochs(checkpoints / "last.ckpt")
-    print(f"[{model}] test {test_s:.0f} s; {epochs} epochs", flush=True)
-    return {"model": model, "fit_s": fit_s, "test_s": test_s, "epochs": epochs, "predictions": found[-1]}
+    epochs, best_at = trained_epochs(work / "fit"), best_epoch(checkpoints / "last.ckpt")
+    print(f"[{model}] test {test_s:.0f} s; {epochs} epochs, best {best_at}", flush=True)
+    return {
+        "model": model, "fit_s": fit_s, "test_s": test_s, "epochs": epochs, "best_epoch": best_at,
+        "predictions": found[-1],
+    }  # fmt: skip
 
 
 def guarded(job, model: str, args: argparse.Namespace) -> dict[str, object]:
@@ -158,15 +161,30 @@ def guarded(job, model: str, args: argparse.Namespace) -> dict[str, object]:
         return {"model": model, "error": f"{type(error).__name__}: {error}"}
 
 
-def trained_epochs(checkpoint: Path) -> int | None:
-    """Epochs completed by the run whose last checkpoint is ``checkpoint`` (None if unreadable)."""
+def best_epoch(checkpoint: Path) -> int | str:
+    """The epoch (1-based) of the checkpoint ``last.ckpt`` copies (the best one), or "" if unreadable."""
     import torch
 
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception:  # an unreadable checkpoint only costs the epochs column
-        return None
+    except Exception:  # an unreadable checkpoint only costs this column
+        return ""
     return int(state.get("epoch", -1)) + 1
+
+
+def trained_epochs(log_dir: Path) -> int | str:
+    """Epochs a fit ran, from the ``epoch`` scalar of its TensorBoard events ("" if none are readable)."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        epochs = []
+        for events in log_dir.glob("**/events.out.tfevents.*"):
+            accumulator = EventAccumulator(str(events))
+            accumulator.Reload()
+            epochs += [int(e.value) for e in accumulator.Scalars("epoch")]
+    except Exception:  # no TensorBoard, or no epoch logged: only this column is lost
+        return ""
+    return max(epochs) + 1 if epochs else ""
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -307,7 +325,11 @@ def write_results(
                 for suffix in ("", "_low", "_high"):
                     row[metric + suffix] = round(values[metric + suffix], 4)
             run = runs.get(model, {})
-            row.update(fit_s=round(float(run.get("fit_s", 0.0)), 1), epochs=run.get("epochs", ""))
+            row.update(
+                fit_s=round(float(run.get("fit_s", 0.0)), 1),
+                epochs=run.get("epochs", ""),
+                best_epoch=run.get("best_epoch", ""),
+            )
             rows.append(row)
     columns = (
         "model",
@@ -316,12 +338,13 @@ def write_results(
         *(m + s for m in METRICS for s in ("", "_low", "_high")),
         "fit_s",
         "epochs",
+        "best_epoch",
     )
     write_rows(args.out / "comparison.csv", rows, columns)
 
     header = (
         "| model | labels | internal macro AUROC | external macro AUROC | internal change AUROC | "
-        "external change AUROC | internal κ (quadratic) | external κ (quadratic) | fit (s) | epochs |"
+        "external change AUROC | internal κ (quadratic) | external κ (quadratic) | fit (s) | epochs (best) |"
     )
     lines = [
         "# Comparison table (issue 6)", "",
@@ -339,9 +362,8 @@ def write_results(
         run = runs.get(model, {})
         cells = [cell(sites[s], m) for m in ("macro_auroc", "change_auroc", "kappa_quadratic") for s in SITES]
         fit = f"{float(run['fit_s']):.0f}" if run else "—"
-        lines.append(
-            f"| {model} | {labels} | " + " | ".join(cells) + f" | {fit} | {run.get('epochs', '—')} |"
-        )
+        epochs = f"{run.get('epochs', '')} ({run.get('best_epoch', '')})" if run else "—"
+        lines.append(f"| {model} | {labels} | " + " | ".join(cells) + f" | {fit} | {epochs} |")
     for model, error in (failed or {}).items():
         lines.append(f"| {model} | failed: {error.strip().splitlines()[-1][:200]} |" + " |" * 8)
     lines += ["", "Goals:", *goals(table), "", "Settings:"]
