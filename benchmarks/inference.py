@@ -41,7 +41,11 @@ from onconet.data.dicom import assemble_volume, pixel_matrix, read_datasets  # n
 from onconet.data.resample import resample_ct_to_pet  # noqa: E402
 from onconet.data.study import choose_series  # noqa: E402
 from onconet.data.suv import suv_from_volume  # noqa: E402
-from onconet.inference.dataset import nifti_equivalent, volume_transforms  # noqa: E402
+from onconet.inference.dataset import (  # noqa: E402
+    freeze_imported_objects,
+    nifti_equivalent,
+    volume_transforms,
+)
 from onconet.inference.plan import plan_inference  # noqa: E402
 from onconet.inference.runner import infer  # noqa: E402
 from onconet.models.module import ResponseModule  # noqa: E402
@@ -172,7 +176,8 @@ def main() -> None:
     module = write_checkpoint(ckpt, model_kwargs, data)
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in a DataLoader worker
+    torch.set_num_threads(1)  # as in a DataLoader worker of infer, which also freezes the imports' objects
+    freeze_imported_objects()
     time_stages(dicom, data, 1)  # warm-up: imports, page cache
     runs = [time_stages(dicom, data, args.stage_pairs) for _ in range(args.repeats)]
     stages = {name: min(run[name] for run in runs) for name in STAGES}  # the least disturbed run

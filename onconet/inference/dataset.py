@@ -14,6 +14,7 @@ bad pair never stops a batch.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,17 @@ from onconet.data.transforms import deterministic_transforms, stacking_transform
 from onconet.inference.figures import mip_view
 from onconet.inference.plan import PairJob, error_row
 from onconet.models.module import ID_KEYS
+
+
+def freeze_imported_objects(worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: move everything alive now (torch, MONAI, ... as imported) out of the
+    garbage collector's sight.
+
+    Reading DICOM allocates many small containers (a pydicom Dataset per slice), which triggers full
+    collections; each one re-scans the half million objects the imports left, which cost about 40 % of
+    the reading time. Frozen objects are still freed by reference counting; they are only not scanned.
+    """
+    gc.freeze()
 
 
 def nifti_equivalent(array: np.ndarray, affine: np.ndarray) -> MetaTensor:

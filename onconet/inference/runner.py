@@ -30,7 +30,7 @@ from onconet import __version__
 from onconet.data.pairs import PAIR_MODES
 from onconet.errors import ConfigError
 from onconet.inference.checkpoint import LoadedCheckpoint, load_checkpoint
-from onconet.inference.dataset import DicomPairDataset, collate_pairs
+from onconet.inference.dataset import DicomPairDataset, collate_pairs, freeze_imported_objects
 from onconet.inference.figures import save_pair_figure
 from onconet.inference.plan import plan_inference
 from onconet.inference.writer import (
@@ -207,6 +207,7 @@ def _infer(
             shuffle=False,
             num_workers=num_workers,
             collate_fn=collate_pairs,
+            worker_init_fn=freeze_imported_objects if num_workers else None,
             persistent_workers=False,
             prefetch_factor=2 if num_workers else None,
         )
