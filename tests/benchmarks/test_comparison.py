@@ -1,0 +1,92 @@
+"""The plumbing of benchmarks/comparison.py (no training): site split, label check, goals, stored results."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from onconet.errors import OncoNetError
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load():
+    # benchmarks/ is a folder of scripts, not a package: load the module from its file.
+    spec = importlib.util.spec_from_file_location("comparison", ROOT / "benchmarks" / "comparison.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("comparison", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+cmp = _load()
+
+
+def _row(auroc: float, kappa: float, width: float = 0.04) -> dict[str, float]:
+    row = {"n": 100.0}
+    for metric, value in (("macro_auroc", auroc), ("change_auroc", auroc), ("kappa_quadratic", kappa)):
+        row.update({metric: value, f"{metric}_low": value - width, f"{metric}_high": value + width})
+    return row
+
+
+def _table(**external: tuple[float, float]) -> dict:
+    return {m: {"internal": _row(a, k), "external": _row(a, k)} for m, (a, k) in external.items()}
+
+
+def test_goals_name_the_best_efficient_backbone_and_decide_each_goal():
+    table = _table(
+        based3d=(0.91, 0.82), monarch3d=(0.88, 0.7), densenet121=(0.90, 0.8), based3d_gold=(0.92, 0.85),
+        heuristic=(0.55, 0.1),
+    )  # fmt: skip
+    lines = "\n".join(cmp.goals(table))
+    assert "`based3d`" in lines
+    assert "0.910 → **met**" in lines and "0.820 → **met**" in lines
+    assert "gap +0.010 → **met**" in lines
+    assert "DenseNet121-3D (0.900): **met**" in lines
+    assert "heuristic clearly worse" in lines and lines.rstrip().endswith("**met**")
+    worse = "\n".join(cmp.goals(_table(based3d=(0.85, 0.6), densenet121=(0.9, 0.8), heuristic=(0.84, 0.5))))
+    assert worse.count("**not met**") == 4  # AUROC, kappa, DenseNet, heuristic overlap
+
+
+def test_predictions_split_by_site_and_labels_must_name_the_cohorts_pairs(tmp_path):
+    rows = [
+        {"patient_id": f"P{i}", "site": "internal" if i % 3 else "external", "baseline_study_uid": f"b{i}",
+         "followup_study_uid": f"f{i}", "predicted": "stable", "prob_response": "0.2", "prob_stable": "0.5",
+         "prob_progression": "0.3", "target": "stable"}
+        for i in range(9)
+    ]  # fmt: skip
+    paths = cmp.split_by_site(rows, tmp_path / "model")
+    for site, path in paths.items():
+        written = list(csv.DictReader(path.open()))
+        assert {r["site"] for r in written} == {site} and "target" not in written[0]
+    assert sum(len(list(csv.DictReader(p.open()))) for p in paths.values()) == 9
+    with pytest.raises(OncoNetError, match="no external"):
+        cmp.split_by_site([r for r in rows if r["site"] == "internal"], tmp_path / "other")
+
+    columns = ["baseline_study_uid", "followup_study_uid", "label"]
+    cmp.write_rows(tmp_path / "truth.csv", rows, tuple(columns))
+    cmp.write_rows(tmp_path / "labels.csv", rows, tuple(columns))
+    cmp.check_labels_match(tmp_path / "truth.csv", tmp_path / "labels.csv")
+    cmp.write_rows(tmp_path / "labels.csv", rows[:-1], tuple(columns))
+    with pytest.raises(OncoNetError, match="different pairs"):
+        cmp.check_labels_match(tmp_path / "truth.csv", tmp_path / "labels.csv")
+
+
+def test_stored_comparison_has_every_model_file_notebook_02_reads():
+    folder = RESULTS / "comparison"
+    truth = {
+        (r["baseline_study_uid"], r["followup_study_uid"])
+        for r in csv.DictReader((folder / "truth.csv").open())
+    }
+    for model in [*cmp.MODELS, cmp.HEURISTIC]:
+        for site in cmp.SITES:
+            rows = list(csv.DictReader((folder / model / f"{site}_predictions.csv").open()))
+            assert rows and {r["site"] for r in rows} == {site}
+            assert {(r["baseline_study_uid"], r["followup_study_uid"]) for r in rows} <= truth
+    table = list(csv.DictReader((RESULTS / "comparison.csv").open()))
+    assert {r["model"] for r in table} == {*cmp.MODELS, cmp.HEURISTIC}
