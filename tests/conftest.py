@@ -30,6 +30,14 @@ def realdata() -> Path:
     return path
 
 
+def session_shared_path(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A path in the temp folder that every pytest-xdist worker of this session shares."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return base / name
+
+
 @pytest.fixture(scope="session")
 def synthetic_cohort(tmp_path_factory):
     """A 12-patient small synthetic cohort (seed 0, internal + external sites) as ``CohortPaths``.
@@ -41,12 +49,24 @@ def synthetic_cohort(tmp_path_factory):
 
     from onconet.data.synthetic import CohortPaths, generate_cohort
 
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # shared by all workers of this session
-    out = base / "synthetic_cohort_n12_seed0_small"
+    out = session_shared_path(tmp_path_factory, "synthetic_cohort_n12_seed0_small")
     with FileLock(str(out) + ".lock"):
         # cohort.json is written last: its presence means the cohort is whole.
         if not (out / "cohort.json").is_file():
             generate_cohort(out, patients=12, seed=0, sites=("internal", "external"), size="small")
     return CohortPaths.of(out)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cache(synthetic_cohort, tmp_path_factory) -> Path:
+    """The 12-patient cohort ingested once per session into a NIfTI cache (shared like the cohort)."""
+    from filelock import FileLock
+
+    from onconet.data.ingest import ingest
+
+    cache = session_shared_path(tmp_path_factory, "synthetic_cache_n12_seed0_small")
+    with FileLock(str(cache) + ".lock"):
+        if not (cache / "pairs.csv").is_file():
+            summary = ingest(synthetic_cohort.dicom_dir, cache, workers=2, progress=False)
+            assert len(summary.ok) == len(summary.outcomes)
+    return cache

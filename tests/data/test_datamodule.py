@@ -26,24 +26,6 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="session")
-def synthetic_cache(synthetic_cohort, tmp_path_factory) -> Path:
-    """The 12-patient cohort ingested once per session (shared by the xdist workers through a lock)."""
-    from filelock import FileLock
-
-    from onconet.data.ingest import ingest
-
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    cache = base / "synthetic_cache_n12_seed0_small"
-    with FileLock(str(cache) + ".lock"):
-        if not (cache / "pairs.csv").is_file():
-            summary = ingest(synthetic_cohort.dicom_dir, cache, workers=2, progress=False)
-            assert len(summary.ok) == len(summary.outcomes)
-    return cache
-
-
 def truth_rows(cohort) -> dict[tuple[str, str], dict]:
     return {(r["baseline_study_uid"], r["followup_study_uid"]): r for r in read_csv(cohort.truth)}
 

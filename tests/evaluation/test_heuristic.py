@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 import pandas as pd
@@ -13,24 +12,6 @@ from onconet.classes import RESPONSE_CLASSES
 from onconet.cli import main
 from onconet.data.cache import read_csv, read_nifti
 from onconet.evaluation.heuristic import heuristic_class, heuristic_scores, image_suvmax
-
-
-@pytest.fixture(scope="session")
-def synthetic_cache(synthetic_cohort, tmp_path_factory):
-    """The 12-patient cohort ingested once per session (same folder and lock as tests/data, tests/models)."""
-    from filelock import FileLock
-
-    from onconet.data.ingest import ingest
-
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent
-    cache = base / "synthetic_cache_n12_seed0_small"
-    with FileLock(str(cache) + ".lock"):
-        if not (cache / "pairs.csv").is_file():
-            summary = ingest(synthetic_cohort.dicom_dir, cache, workers=2, progress=False)
-            assert len(summary.ok) == len(summary.outcomes)
-    return cache
 
 
 def test_image_suvmax_is_the_hottest_voxel_the_generator_wrote(synthetic_cache, synthetic_cohort):
