@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import load_benchmark_script
 
 from onconet.errors import OncoNetError
 
@@ -15,16 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def _load():
-    # benchmarks/ is a folder of scripts, not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location("comparison", ROOT / "benchmarks" / "comparison.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("comparison", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-cmp = _load()
+cmp = load_benchmark_script("comparison")
 
 
 def _row(auroc: float, kappa: float, width: float = 0.04) -> dict[str, float]:

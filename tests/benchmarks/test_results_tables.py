@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import doctest
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import load_benchmark_script
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def _load():
-    # benchmarks/ is a folder of scripts, not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location("results_tables", ROOT / "benchmarks" / "results_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("results_tables", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-rt = _load()
+rt = load_benchmark_script("results_tables")
 
 TEXT = """# Title
 

@@ -1,31 +1,17 @@
 """Notebook 01 (weak labels) runs end to end with the small profile and shows the tools' own numbers."""
 
-from pathlib import Path
-
-import nbformat
 import pandas as pd
-from nbclient import NotebookClient
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01_weak_labels.ipynb"
+from notebook_runner import execute_small_profile
 
 
 def test_weak_labels_notebook_executes_with_the_small_profile(monkeypatch, tmp_path):
-    monkeypatch.setenv("ONCONET_PROFILE", "small")
-    monkeypatch.setenv("ONCONET_NOTEBOOK_OUT", str(tmp_path))
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(
-        notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
-    )
-    client.execute()  # raises CellExecutionError on the first failing cell
-
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
-    text = "".join(out.get("text", "") for out in outputs if out.get("output_type") == "stream")
+    shown = execute_small_profile(monkeypatch, "01_weak_labels.ipynb", timeout=240, out=tmp_path)
+    text = shown.text
     assert "profile=small" in text and "patients=8" in text
     assert "$ onconet synth" in text and "$ onconet label" in text  # the tools ran, as commands
     assert "agreement with gold on 8 pairs" in text  # onconet label's own table
-    images = [out for out in outputs if "image/png" in out.get("data", {})]
-    assert len(images) >= 3  # coverage / accuracy, votes per function, confidence
-    html = "".join(out.get("data", {}).get("text/html", "") for out in outputs)
+    assert len(shown.images) >= 3  # coverage / accuracy, votes per function, confidence
+    html = shown.html
     assert "majority vote" in html and "label model" in html and "lf_impression" in html
 
     # The table shown is the one the command wrote, and it agrees with the labels it wrote.
