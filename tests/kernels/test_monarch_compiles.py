@@ -58,13 +58,14 @@ def launched_tiles() -> set[tuple[str, tuple]]:
     for size in GRIDS:
         for channels in CHANNELS:
             shape = (2, size, size, size, channels)
-            views = ((size, size * size * channels), (size, size * channels), (size, channels))
-            axes = [views[0]] if monarch.mix3d_strategy(shape, config) == "planes" else list(views)
-            for axis_size, cols in axes:
+            planes = monarch.mix3d_strategy(shape, config) == "planes"
+            views = monarch._axis_views(shape)  # (outer, S, inner) per axis, as the launchers use them
+            axes = views[:1] if planes else views
+            for _, axis_size, cols in axes:
                 tiles = monarch.axis_tiles(axis_size, cols, config)
                 for weight_grad in (False, True):
                     found.add(("_axis_kernel", (*tiles.items(), ("WITH_WEIGHT_GRAD", weight_grad))))
-            if monarch.mix3d_strategy(shape, config) == "planes":
+            if planes:
                 for name, budget in (
                     ("_plane_forward_kernel", config.plane_elements),
                     ("_plane_backward_kernel", config.plane_backward_elements),
