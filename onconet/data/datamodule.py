@@ -1,8 +1,11 @@
 """The LightningDataModule over the NIfTI cache: labelled pairs, patient-level splits, in-memory caching.
 
 Inputs (the data contracts): ``CACHE/pairs.csv`` and the NIfTI files it names; weak labels
-(``labels.csv`` from ``onconet label``: ``label``, ``confidence``) and/or gold labels (``truth.csv``:
-``label``), joined on (baseline_study_uid, followup_study_uid).
+(``labels.csv`` from ``onconet label``: ``label``, ``confidence``, and the reports' hottest-lesion SUVmax
+``baseline_hottest`` / ``followup_hottest``) and/or gold labels (``truth.csv``: ``label``,
+``baseline_suvmax`` / ``followup_suvmax``), joined on (baseline_study_uid, followup_study_uid). Each sample
+carries ``suvmax`` (2,): the two exams' hottest-lesion SUVmax of its label source, NaN where unknown (the
+target of the model's auxiliary SUVmax loss).
 
 Splits: pairs of the held-out site (``test_site``, default ``external``; pairs.csv ``site``) form the test
 set, joined by an ``internal_test_fraction`` of the other patients when it is set (an internal
@@ -21,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from collections import Counter
@@ -51,6 +55,23 @@ IMAGE_COLUMNS: dict[str, str] = {
     "followup_ct": "followup_ct",
 }
 UNLABELLED = -1
+#: Columns of each exam's hottest-lesion SUVmax (baseline, follow-up) per label source; optional.
+SUVMAX_COLUMNS: dict[str, tuple[str, str]] = {
+    "weak": ("baseline_hottest", "followup_hottest"),
+    "gold": ("baseline_suvmax", "followup_suvmax"),
+}
+
+
+@dataclass(frozen=True)
+class PairLabel:
+    """A pair's label: class index (or ``UNLABELLED``), confidence, hottest-lesion SUVmax (NaN: unknown)."""
+
+    index: int
+    confidence: float
+    suvmax: tuple[float, float] = (math.nan, math.nan)
+
+
+MISSING_LABEL = PairLabel(UNLABELLED, 0.0)
 
 
 @dataclass
@@ -71,8 +92,18 @@ def default_num_workers() -> int:
     return 0 if cores <= 2 else min(8, cores // 2)
 
 
-def read_labels(path: Path, source: LabelSource) -> dict[tuple[str, str], tuple[int, float]]:
-    """(baseline UID, follow-up UID) -> (class index or -1, confidence) from labels.csv or truth.csv."""
+def _suvmax_value(text: str | None, path: Path, line: int, column: str) -> float:
+    if text is None or text.strip() == "":
+        return math.nan
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        raise ConfigError(f"{path}, line {line}: {column} {text!r} is not a number") from None
+    return value if value >= 0 else math.nan
+
+
+def read_labels(path: Path, source: LabelSource) -> dict[tuple[str, str], PairLabel]:
+    """(baseline UID, follow-up UID) -> :class:`PairLabel` from labels.csv (weak) or truth.csv (gold)."""
     if not path.is_file():
         what = "onconet label" if source == "weak" else "the truth table (truth.csv)"
         raise ConfigError(
@@ -97,7 +128,10 @@ def read_labels(path: Path, source: LabelSource) -> dict[tuple[str, str], tuple[
             raise ConfigError(
                 f"{path}, line {line}: confidence {row['confidence']!r} is not a number"
             ) from None
-        labels[(row[PAIR_KEY[0]], row[PAIR_KEY[1]])] = (index, confidence if index != UNLABELLED else 0.0)
+        suvmax = tuple(_suvmax_value(row.get(c), path, line, c) for c in SUVMAX_COLUMNS[source])
+        labels[(row[PAIR_KEY[0]], row[PAIR_KEY[1]])] = PairLabel(
+            index, confidence if index != UNLABELLED else 0.0, suvmax
+        )
     return labels
 
 
@@ -176,7 +210,7 @@ class PairDataModule(pl.LightningDataModule):
     # pairs, labels and splits
     # ------------------------------------------------------------------------------------------------
 
-    def _label_tables(self) -> dict[LabelSource, dict[tuple[str, str], tuple[int, float]]]:
+    def _label_tables(self) -> dict[LabelSource, dict[tuple[str, str], PairLabel]]:
         hp = self.hparams
         tables: dict[LabelSource, dict] = {}
         if hp.labels:
@@ -217,10 +251,12 @@ class PairDataModule(pl.LightningDataModule):
                 sample[key] = str(path)
             key = (row[PAIR_KEY[0]], row[PAIR_KEY[1]])
             for name, source in (("", train_source), ("eval_", eval_source)):
-                index, confidence = tables[source].get(key, (UNLABELLED, 0.0))
+                label = tables[source].get(key, MISSING_LABEL)
+                index, confidence = label.index, label.confidence
                 if index != UNLABELLED and source == "weak" and confidence < self.hparams.min_confidence:
                     index, confidence = UNLABELLED, 0.0
                 sample[f"{name}label"], sample[f"{name}weight"] = index, confidence
+                sample[f"{name}suvmax"] = torch.tensor(label.suvmax, dtype=torch.float32)
             samples.append(sample)
         if not samples:
             raise ConfigError(f"{pairs_csv} holds no pairs; ingest at least two studies of one patient")
@@ -258,7 +294,12 @@ class PairDataModule(pl.LightningDataModule):
             patient = sample["patient_id"]
             name = "test" if patient in test_patients else "val" if patient in val_patients else "train"
             if name != "train":  # validation and test score against the evaluation labels
-                sample = {**sample, "label": sample["eval_label"], "weight": sample["eval_weight"]}
+                sample = {
+                    **sample,
+                    "label": sample["eval_label"],
+                    "weight": sample["eval_weight"],
+                    "suvmax": sample["eval_suvmax"],
+                }
             if sample["label"] == UNLABELLED:
                 splits.dropped_unlabelled[name] += 1
                 continue

@@ -5,8 +5,13 @@ runs non-causal Taylor linear attention over the concatenation baseline ⊕ foll
 follow-up positions: every follow-up token reads the linear-attention state built from the tokens of
 both exams (JRT's prefix linear attention, with the baseline as the prefix). A learned timepoint
 embedding tells the two exams apart. Next to it, difference pooling compares the exams directly (mean
-and max over tokens, follow-up minus baseline; the max is the model's analogue of SUVmax). A small MLP
-maps the pooled features to three logits in the order of ``onconet.classes.RESPONSE_CLASSES``.
+and max over tokens, follow-up minus baseline; the max is the model's analogue of SUVmax). With
+``suvmax_head`` (the default), a small head reads each exam's pooled tokens and predicts log(1 + SUVmax of
+the exam's hottest lesion): the quantity the reports state and the response criteria are computed from
+(DESIGN.md), trained against the values the report parser extracts (an auxiliary loss in
+:mod:`onconet.models.module`). The two predictions and their difference join the pooled features, so the
+classifier can follow the clinical rule (the change of the hottest lesion) directly. A small MLP maps the
+pooled features to three logits in the order of ``onconet.classes.RESPONSE_CLASSES``.
 
 Example:
     >>> import torch
@@ -19,7 +24,10 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import kernels
@@ -60,6 +68,34 @@ class PrefixLinearAttentionFusion(nn.Module):
         return followup + self.out(merge_heads(mixed))
 
 
+class ExamSuvmaxHead(nn.Module):
+    """An exam's tokens and SUV channel -> (B,) predicted log(1 + SUVmax of its hottest lesion).
+
+    Each token scores how lesion-like its patch is; the softmax of the scores over the exam weighs the
+    patches' highest SUV-channel values (the SUV channel max-pooled onto the token grid). The prediction
+    is the SUV the model reads at the lesions it finds, as a reader does: the backbone only has to find
+    the lesion, the value comes from the image, which a normalised token can only carry approximately.
+    A learned affine map turns the SUV channel's scale (``log1p(SUV) / log1p(suv_max)``) into log(1 + SUV).
+
+    Example:
+        >>> head = ExamSuvmaxHead(8)
+        >>> head(torch.randn(2, 4 * 4 * 2, 8), (4, 4, 2), torch.rand(2, 1, 16, 16, 8)).shape
+        torch.Size([2])
+    """
+
+    def __init__(self, dim: int, scale: float = math.log1p(20.0)) -> None:
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.shift = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self, tokens: torch.Tensor, grid: tuple[int, int, int], suv: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) tokens on ``grid``, (B, 1, X, Y, Z) SUV channel -> (B,)."""
+        patch_max = F.adaptive_max_pool3d(suv.float(), grid).flatten(1)  # token order: x, y, z
+        weights = torch.softmax(self.score(tokens).squeeze(-1).float(), dim=1)
+        return self.scale * (weights * patch_max).sum(dim=1) + self.shift
+
+
 class PairedResponseModel(nn.Module):
     """Siamese backbone + prefix-linear-attention fusion + difference pooling + 3-class head.
 
@@ -71,6 +107,7 @@ class PairedResponseModel(nn.Module):
         fusion_feature_dim: q/k width per fusion head (≤ 16).
         head_hidden: hidden width of the classification MLP.
         dropout: dropout before and inside the head.
+        suvmax_head: predict each exam's log(1 + hottest-lesion SUVmax) and feed it to the classifier.
     """
 
     def __init__(
@@ -81,22 +118,32 @@ class PairedResponseModel(nn.Module):
         fusion_feature_dim: int = 16,
         head_hidden: int = 128,
         dropout: float = 0.1,
+        suvmax_head: bool = True,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         dim = backbone.out_dim
         self.fusion = PrefixLinearAttentionFusion(dim, fusion_heads, fusion_feature_dim)
+        self.suvmax_head = ExamSuvmaxHead(dim) if suvmax_head else None
+        features = 3 * dim + (3 if suvmax_head else 0)
         self.head = nn.Sequential(
-            nn.LayerNorm(3 * dim),
+            nn.LayerNorm(features),
             nn.Dropout(dropout),
-            nn.Linear(3 * dim, head_hidden),
+            nn.Linear(features, head_hidden),
             nn.GELU(),
             nn.Dropout(dropout),
             nn.Linear(head_hidden, num_classes),
         )
 
-    def pair_features(self, baseline: torch.Tensor, followup: torch.Tensor) -> torch.Tensor:
-        """(B, C, X, Y, Z) exams -> (B, 3·dim): fused follow-up mean, mean difference, max difference."""
+    def pair_features(
+        self, baseline: torch.Tensor, followup: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, C, X, Y, Z) exams -> the classifier's (B, F) features and the (B, 2) SUVmax predictions.
+
+        Features: fused follow-up mean, mean difference, max difference (each of the token width), then,
+        with the SUVmax head, the predicted log(1 + SUVmax) of baseline and follow-up and their difference.
+        The SUVmax predictions are ``None`` without the head.
+        """
         if baseline.shape != followup.shape:
             raise ConfigError(
                 f"baseline {tuple(baseline.shape)} and follow-up {tuple(followup.shape)} volumes must have "
@@ -104,18 +151,30 @@ class PairedResponseModel(nn.Module):
             )
         # One pass over both exams with the shared weights: the same as two calls for batch-independent
         # backbones (and for BatchNorm in eval mode).
-        tokens = self.backbone(torch.cat([baseline, followup])).tokens
+        volumes = torch.cat([baseline, followup])
+        tokens, grid = self.backbone(volumes)
         base_tokens, follow_tokens = tokens.chunk(2)
         fused = self.fusion(base_tokens, follow_tokens)
+        features = [
+            fused.mean(dim=1),
+            follow_tokens.mean(dim=1) - base_tokens.mean(dim=1),
+            follow_tokens.amax(dim=1) - base_tokens.amax(dim=1),
+        ]
+        if self.suvmax_head is None:
+            return torch.cat(features, dim=-1), None
+        suvmax = self.suvmax_head(tokens, grid, volumes[:, :1]).view(2, -1).T  # (B, 2): baseline, follow-up
+        change = (suvmax[:, 1] - suvmax[:, 0]).unsqueeze(-1)
         return torch.cat(
-            [
-                fused.mean(dim=1),
-                follow_tokens.mean(dim=1) - base_tokens.mean(dim=1),
-                follow_tokens.amax(dim=1) - base_tokens.amax(dim=1),
-            ],
-            dim=-1,
-        )
+            [*features, suvmax.to(features[0].dtype), change.to(features[0].dtype)], dim=-1
+        ), suvmax
+
+    def forward_with_suvmax(
+        self, baseline: torch.Tensor, followup: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, num_classes) and the predicted log(1 + SUVmax) (B, 2) of each exam (or ``None``)."""
+        features, suvmax = self.pair_features(baseline, followup)
+        return self.head(features), suvmax
 
     def forward(self, baseline: torch.Tensor, followup: torch.Tensor) -> torch.Tensor:
         """Logits (B, num_classes) for pairs of exams (B, C, X, Y, Z)."""
-        return self.head(self.pair_features(baseline, followup))
+        return self.forward_with_suvmax(baseline, followup)[0]

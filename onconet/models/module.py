@@ -2,7 +2,12 @@
 
 Batches come from :class:`onconet.data.datamodule.PairDataModule`: ``baseline`` and ``followup``
 (B, 2, X, Y, Z) volumes (SUV, CT), ``label`` (B,) class indices of ``RESPONSE_CLASSES``, ``weight``
-(B,) label confidences, and the pair's identifiers. Validation and test log macro one-vs-rest AUROC,
+(B,) label confidences, ``suvmax`` (B, 2) the hottest-lesion SUVmax of baseline and follow-up as the
+reports state them (NaN where a report gives none), and the pair's identifiers. The loss is the
+confidence-weighted cross-entropy plus ``suvmax_loss_weight`` × a smooth-L1 loss between the model's
+predicted log(1 + SUVmax) of each exam and the reported one: the reports give a number per exam, a far
+richer signal than one class per pair, and it is the number the response criteria are computed from.
+Validation and test log macro one-vs-rest AUROC,
 the change AUROC, accuracy and quadratic kappa; after a test the metrics table is printed and saved
 (``test_metrics.csv`` / ``.md``) with the per-pair probabilities (``test_predictions.csv``) in the run's
 log folder. Under DDP, the samples Lightning's DistributedSampler repeats to even out the ranks are left
@@ -67,6 +72,25 @@ def weighted_cross_entropy(
     return losses.mean()
 
 
+def suvmax_regression_loss(predicted: torch.Tensor, reported: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 between predicted log(1 + SUVmax) and log(1 + reported SUVmax), over the known values.
+
+    Missing values (NaN: no number in the report, no lesion left) contribute nothing; with none known the
+    loss is a zero that keeps the graph (every parameter still gets a gradient, as DDP expects).
+
+    Example:
+        >>> predicted = torch.tensor([[1.0, 0.5], [2.0, 0.0]])
+        >>> reported = torch.tensor([[math.e - 1, float("nan")], [float("nan"), float("nan")]])
+        >>> float(suvmax_regression_loss(predicted, reported))
+        0.0
+    """
+    known = torch.isfinite(reported)
+    if not bool(known.any()):
+        return predicted.sum() * 0.0
+    target = torch.log1p(reported[known].clamp(min=0.0).to(torch.float32))
+    return F.smooth_l1_loss(predicted[known].float(), target, beta=0.1)
+
+
 def warmup_cosine_factor(step: int, total_steps: int | None, warmup_steps: int, min_ratio: float) -> float:
     """Learning-rate multiplier: linear warm-up to 1, then cosine decay to ``min_ratio`` at ``total_steps``.
 
@@ -99,6 +123,8 @@ class ResponseModule(pl.LightningModule):
         min_lr_ratio: final learning rate / peak after the cosine decay.
         confidence_weighting: weigh each pair's loss by its label confidence (weak labels).
         label_smoothing: cross-entropy label smoothing.
+        suvmax_head: predict each exam's hottest-lesion SUVmax (see :mod:`onconet.models.fusion`).
+        suvmax_loss_weight: weight of the SUVmax regression loss against the reported values (0: off).
         bf16_autocast: run the forward pass in bfloat16 autocast on CUDA (ignored on the CPU).
         gradient_checkpointing: recompute backbone blocks in the backward pass to save memory.
     """
@@ -119,11 +145,15 @@ class ResponseModule(pl.LightningModule):
         min_lr_ratio: float = 0.01,
         confidence_weighting: bool = True,
         label_smoothing: float = 0.0,
+        suvmax_head: bool = True,
+        suvmax_loss_weight: float = 1.0,
         bf16_autocast: bool = True,
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if suvmax_loss_weight and not suvmax_head:
+            raise ConfigError("model.suvmax_loss_weight > 0 needs model.suvmax_head: true")
         kwargs = dict(backbone_kwargs or {})
         for reserved in ("image_size", "in_channels"):
             if reserved in kwargs:
@@ -140,6 +170,7 @@ class ResponseModule(pl.LightningModule):
             fusion_feature_dim=fusion_feature_dim,
             head_hidden=head_hidden,
             dropout=dropout,
+            suvmax_head=suvmax_head,
         )
         self.val_metrics = ResponseMetrics()
         self.test_metrics = ResponseMetrics()
@@ -152,18 +183,33 @@ class ResponseModule(pl.LightningModule):
 
     def forward(self, baseline: torch.Tensor, followup: torch.Tensor) -> torch.Tensor:
         """Logits (B, 3) in float32, in the order of ``RESPONSE_CLASSES``."""
+        return self.forward_with_suvmax(baseline, followup)[0]
+
+    def forward_with_suvmax(
+        self, baseline: torch.Tensor, followup: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, 3) and predicted log(1 + hottest-lesion SUVmax) (B, 2), both float32 (or ``None``)."""
         autocast = self.hparams.bf16_autocast and baseline.is_cuda
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            logits = self.model(baseline, followup)
-        return logits.float()
+            logits, suvmax = self.model.forward_with_suvmax(baseline, followup)
+        return logits.float(), None if suvmax is None else suvmax.float()
 
-    def _loss(self, batch: dict[str, Any], logits: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, batch: dict[str, Any], logits: torch.Tensor, suvmax: torch.Tensor | None, stage: str
+    ) -> torch.Tensor:
         weights = batch["weight"] if self.hparams.confidence_weighting else None
-        return weighted_cross_entropy(logits, batch["label"], weights, self.hparams.label_smoothing)
+        loss = weighted_cross_entropy(logits, batch["label"], weights, self.hparams.label_smoothing)
+        weight = self.hparams.suvmax_loss_weight
+        if weight and suvmax is not None and "suvmax" in batch:
+            regression = suvmax_regression_loss(suvmax, batch["suvmax"])
+            size = len(batch["label"])
+            self.log(f"{stage}/suvmax_loss", regression, batch_size=size, sync_dist=True)
+            loss = loss + weight * regression
+        return loss
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        logits = self(batch["baseline"], batch["followup"])
-        loss = self._loss(batch, logits)
+        logits, suvmax = self.forward_with_suvmax(batch["baseline"], batch["followup"])
+        loss = self._loss(batch, logits, suvmax, "train")
         size = len(batch["label"])
         # sync_dist: every rank logs the mean over ranks (one all-reduce of a scalar), so a monitored
         # value is the same on every rank under DDP
@@ -173,8 +219,8 @@ class ResponseModule(pl.LightningModule):
         return loss
 
     def _evaluate(self, batch: dict[str, Any], stage: str, metrics: ResponseMetrics) -> torch.Tensor:
-        logits = self(batch["baseline"], batch["followup"])
-        loss = self._loss(batch, logits)
+        logits, suvmax = self.forward_with_suvmax(batch["baseline"], batch["followup"])
+        loss = self._loss(batch, logits, suvmax, stage)
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=len(batch["label"]), sync_dist=True)
         real = self._real_samples(stage, len(batch["label"]))
         if real:

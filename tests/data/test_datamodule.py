@@ -33,7 +33,7 @@ def truth_rows(cohort) -> dict[tuple[str, str], dict]:
 def write_weak_labels(path: Path, cohort, *, blank: int = 0, wrong: bool = False) -> Path:
     """A labels.csv (labeling contract) from the truth: the first ``blank`` internal pairs abstain."""
     rows, blanked = [], 0
-    for (baseline, followup), row in truth_rows(cohort).items():
+    for i, ((baseline, followup), row) in enumerate(truth_rows(cohort).items()):
         label = row["label"]
         if wrong:
             label = RESPONSE_CLASSES[(RESPONSE_CLASSES.index(label) + 1) % 3]
@@ -47,6 +47,9 @@ def write_weak_labels(path: Path, cohort, *, blank: int = 0, wrong: bool = False
                 "label": label,
                 "confidence": "0.8" if label else "0",
                 "lf_within_report": label,
+                # the reports' hottest-lesion SUVmax: the truth's values doubled, one baseline unreported
+                "baseline_hottest": "" if i == 1 else f"{2 * float(row['baseline_suvmax']):.1f}",
+                "followup_hottest": f"{2 * float(row['followup_suvmax']):.1f}",
             }
         )
     with open(path, "w", newline="") as handle:
@@ -169,3 +172,29 @@ def test_docstring_example():
 
     result = doctest.testmod(datamodule_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_samples_carry_the_hottest_lesion_suvmax_of_their_label_source(
+    synthetic_cache, synthetic_cohort, tmp_path
+):
+    # Training pairs read the reports' values (labels.csv), evaluation pairs the true ones (truth.csv);
+    # an unreported value is NaN, which the SUVmax loss leaves out.
+    labels = write_weak_labels(tmp_path / "labels.csv", synthetic_cohort, blank=1)
+    dm = datamodule(synthetic_cache, labels=str(labels), truth=str(synthetic_cohort.truth))
+    truth = truth_rows(synthetic_cohort)
+    reported = {(r["baseline_study_uid"], r["followup_study_uid"]): r for r in read_csv(labels)}
+    unreported = 0
+    for split in ("train", "val", "test"):
+        for sample in dm.splits.samples[split]:
+            key = (sample["baseline_study_uid"], sample["followup_study_uid"])
+            gold = [float(truth[key][f"{exam}_suvmax"]) for exam in ("baseline", "followup")]
+            if split == "train":
+                weak = [reported[key][f"{exam}_hottest"] for exam in ("baseline", "followup")]
+                expected = [float(v) if v else float("nan") for v in weak]
+                unreported += not weak[0]
+            else:
+                expected = gold
+            torch.testing.assert_close(sample["suvmax"], torch.tensor(expected), equal_nan=True)
+    assert unreported <= 1  # the second pair's, if it trains
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["suvmax"].shape == (dm.hparams.batch_size, 2) and batch["suvmax"].dtype == torch.float32

@@ -93,3 +93,28 @@ def test_exams_of_different_shapes_are_refused() -> None:
 def test_docstring_example() -> None:
     result = doctest.testmod(fusion)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_suvmax_head_predicts_one_value_per_exam_and_feeds_the_classifier() -> None:
+    model = build("based3d").eval()
+    torch.manual_seed(2)
+    baseline, followup = torch.randn(3, 2, *SIZE), torch.randn(3, 2, *SIZE)
+    logits, suvmax = model.forward_with_suvmax(baseline, followup)
+    assert logits.shape == (3, 3) and suvmax.shape == (3, 2)
+    with torch.no_grad():  # column 0 is the baseline's prediction, column 1 the follow-up's
+        swapped = model.forward_with_suvmax(followup, baseline)[1]
+    torch.testing.assert_close(swapped, suvmax.flip(1).detach(), rtol=1e-4, atol=1e-5)
+    features, _ = model.pair_features(baseline, followup)
+    width = model.backbone.out_dim
+    torch.testing.assert_close(features[:, 3 * width : 3 * width + 2], suvmax.detach())
+    torch.testing.assert_close(features[:, -1], (suvmax[:, 1] - suvmax[:, 0]).detach())
+    logits.sum().backward()  # the classifier's gradient reaches the SUVmax head through its features
+    assert model.suvmax_head.score.weight.grad.abs().sum() > 0 and model.suvmax_head.scale.grad != 0
+
+
+def test_without_the_suvmax_head_the_features_are_the_pooled_tokens_only() -> None:
+    torch.manual_seed(0)
+    backbone = create_backbone("based3d", image_size=SIZE, **SMALL["based3d"])
+    model = PairedResponseModel(backbone, fusion_heads=2, fusion_feature_dim=8, suvmax_head=False)
+    features, suvmax = model.pair_features(torch.randn(2, 2, *SIZE), torch.randn(2, 2, *SIZE))
+    assert suvmax is None and features.shape == (2, 3 * backbone.out_dim)

@@ -14,10 +14,16 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from onconet.classes import RESPONSE_CLASSES
+from onconet.errors import ConfigError
 from onconet.models import metrics as metrics_module
 from onconet.models import module as module_module
 from onconet.models.metrics import ResponseMetrics
-from onconet.models.module import ResponseModule, warmup_cosine_factor, weighted_cross_entropy
+from onconet.models.module import (
+    ResponseModule,
+    suvmax_regression_loss,
+    warmup_cosine_factor,
+    weighted_cross_entropy,
+)
 
 SIZE = (16, 16, 8)
 TINY = {"dim": 32, "depth": 1, "heads": 2, "feature_dim": 8, "patch_size": 4}
@@ -54,7 +60,8 @@ def pairs_with_signal(n: int = 8, seed: int = 0) -> list[dict]:
         label = RESPONSE_CLASSES[i % 3]
         centre = rng.integers(2, np.array(SIZE) - 2)
         exams = []
-        for amplitude in (b := rng.uniform(0.6, 1.0), b * ratios[label]):
+        amplitudes = (b := rng.uniform(0.6, 1.0), b * ratios[label])
+        for amplitude in amplitudes:
             volume = rng.normal(0.0, 0.05, size=(2, *SIZE)).astype(np.float32)
             x, y, z = centre
             volume[0, x - 1 : x + 2, y - 1 : y + 2, z - 1 : z + 2] += amplitude
@@ -65,6 +72,8 @@ def pairs_with_signal(n: int = 8, seed: int = 0) -> list[dict]:
                 "followup": exams[1],
                 "label": RESPONSE_CLASSES.index(label),
                 "weight": 1.0,
+                # the blob's peak as a reader would report it: the SUV channel is log1p(SUV) / log1p(20)
+                "suvmax": torch.tensor([math.expm1(a * math.log1p(20.0)) for a in amplitudes]),
                 "patient_id": f"P{i:02d}",
                 "site": "internal",
                 "baseline_study_uid": f"1.{i}.1",
@@ -127,11 +136,57 @@ def test_a_zero_confidence_label_contributes_no_gradient() -> None:
     )
 
 
+def test_suvmax_loss_uses_only_the_reported_values() -> None:
+    predicted = torch.zeros(3, 2, requires_grad=True)
+    reported = torch.tensor([[math.e - 1, float("nan")], [float("nan"), float("nan")], [0.0, math.e**2 - 1]])
+    loss = suvmax_regression_loss(predicted, reported)
+    loss.backward()
+    # smooth L1 (beta 0.1) of |0 - 1| = 0.95 and |0 - 2| = 1.95, and |0 - log1p(0)| = 0, over 3 known values
+    assert float(loss) == pytest.approx((0.95 + 1.95 + 0.0) / 3)
+    assert predicted.grad[0, 1] == 0 and predicted.grad[1].abs().sum() == 0
+    assert predicted.grad[0, 0] < 0 and predicted.grad[2, 1] < 0  # pushes the predictions up
+
+
+def test_training_step_adds_the_suvmax_loss_with_its_weight() -> None:
+    batch = next(iter(DataLoader(pairs_with_signal(4), batch_size=4)))
+    plain, aux = tiny_module(suvmax_loss_weight=0.0), tiny_module(suvmax_loss_weight=2.0)
+    aux.load_state_dict(plain.state_dict())
+    logits, suvmax = aux.forward_with_suvmax(batch["baseline"], batch["followup"])
+    expected = weighted_cross_entropy(logits, batch["label"], batch["weight"]) + 2.0 * suvmax_regression_loss(
+        suvmax, batch["suvmax"]
+    )
+    torch.testing.assert_close(aux.training_step(batch, 0).detach(), expected.detach())
+    torch.testing.assert_close(
+        plain.training_step(batch, 0).detach(), weighted_cross_entropy(logits, batch["label"]).detach()
+    )
+    with pytest.raises(ConfigError, match="suvmax_head"):
+        tiny_module(suvmax_head=False, suvmax_loss_weight=1.0)
+
+
+def test_predicts_the_hottest_lesion_suvmax_of_exams_it_has_not_seen(tmp_path) -> None:
+    # The auxiliary head learns the quantity the reports state, the SUVmax of the hottest lesion (here
+    # the blob's peak), on new blob places and amplitudes: far better than the best constant guess.
+    train, unseen = pairs_with_signal(48, seed=1), pairs_with_signal(48, seed=2)
+    module = tiny_module(learning_rate=2e-3)
+    pl.seed_everything(0, verbose=False)
+    quiet_trainer(tmp_path, max_epochs=20).fit(module, DataLoader(train, batch_size=8, shuffle=True))
+    batch = next(iter(DataLoader(unseen, batch_size=48)))
+    module.eval()
+    with torch.no_grad():
+        _, predicted = module.forward_with_suvmax(batch["baseline"], batch["followup"])
+    truth = batch["suvmax"]
+    error = float(((predicted.expm1() - truth).abs() / truth).median())
+    constant = min(float(((c - truth).abs() / truth).median()) for c in torch.linspace(1, 20, 400))
+    assert error < 0.5 * constant, (error, constant)
+
+
 def test_training_step_weighs_by_confidence_only_when_asked() -> None:
     samples = pairs_with_signal(2)
     batch = next(iter(DataLoader(samples, batch_size=2)))
     batch["weight"] = torch.tensor([0.0, 0.0])
-    weighted, unweighted = tiny_module(), tiny_module(confidence_weighting=False)
+    # the class loss only: the SUVmax loss follows the reports' numbers, not the class confidence
+    weighted = tiny_module(suvmax_loss_weight=0.0)
+    unweighted = tiny_module(confidence_weighting=False, suvmax_loss_weight=0.0)
     assert float(weighted.training_step(batch, 0).detach()) == 0.0
     assert float(unweighted.training_step(batch, 0).detach()) > 0.0
 
