@@ -140,6 +140,13 @@ def fast_read(path: str | os.PathLike, tags: Iterable[int], *, pixels: bool) -> 
     """
     with open(path, "rb") as handle:
         data = handle.read()
+    return parse_part10(data, path, tags, pixels=pixels)
+
+
+def parse_part10(
+    data: bytes, path: str | os.PathLike, tags: Iterable[int], *, pixels: bool
+) -> Dataset | None:
+    """:func:`fast_read` of a file's bytes already in memory (``path`` only names it in errors)."""
     if len(data) < 140 or data[128:132] != b"DICM":
         return None
     try:

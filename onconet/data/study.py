@@ -23,7 +23,7 @@ from onconet.data.dicom import (
     SeriesRecord,
     StudyRecord,
     assemble_volume,
-    read_datasets,
+    read_series,
 )
 from onconet.data.resample import resample_ct_to_pet
 from onconet.data.suv import suv_from_volume
@@ -142,8 +142,8 @@ def process_study(
             cached = cached_row(cache_dir, pet.series_uid, fingerprint)
             if cached is not None:
                 return StudyOutcome({**row, **cached, "source_dir": row["source_dir"]}, from_cache=True)
-        suv = suv_from_volume(assemble_volume(read_datasets(pet.files)), suv_kind)
-        ct_volume = assemble_volume(read_datasets(ct.files))
+        suv = suv_from_volume(assemble_volume(read_series(pet.files)), suv_kind)
+        ct_volume = assemble_volume(read_series(ct.files))
         ct_on_pet = resample_ct_to_pet(
             ct_volume, suv.affine, suv.array.shape, suv.volume.frame_of_reference_uid
         )
