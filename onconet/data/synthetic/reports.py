@@ -4,6 +4,10 @@ Every SUV value a report writes is recorded as a ``Mention`` (what it refers to,
 its character span, the true value it measures), so the report parser can be scored mention by mention
 and the tests can check that every value agrees with the truth within the declared report noise.
 
+A follow-up impression is the reader's judgement, not the truth: the PERCIST-style category of the
+reader's own (noisy, rounded) values, so borderline pairs can disagree with truth.csv; a declared share
+of impressions hedge (no category) or state a category one step off the numbers (REPORT_NOISE["impression"]).
+
 The phrase lists here are the generator's own; the parser in ``labeling/`` must never import them.
 """
 
@@ -14,6 +18,8 @@ from dataclasses import asdict, dataclass
 from datetime import date
 
 import numpy as np
+
+from onconet.classes import response_category
 
 #: How a written value relates to the true one (also written to cohort.json).
 REPORT_NOISE = {
@@ -35,6 +41,24 @@ REPORT_NOISE = {
         "contralateral": "SUVmax of the written image at the mirrored site (mentions.jsonl true_value)",
         "brain": "exams.csv brain_suvmax",
         "bladder": "exams.csv bladder_suvmax",
+    },
+    # The follow-up impression is the reader's judgement, not the truth (the truth is truth.csv's category).
+    "impression": {
+        "model": (
+            "reader's category = response_category(b, f, reference_suv=liver mean, new_lesion) on the "
+            "reader's own values: b = hottest baseline lesion (the prior value this report quotes, else the "
+            "baseline report's value, else an unprinted reading), f = hottest follow-up lesion as written, "
+            "liver mean as written (else an unprinted reading); unprinted readings carry the same noise"
+        ),
+        "hedged_fraction": 0.12,
+        "hedged": "no category stated: findings as described / equivocal / mixed response (drawn per report)",
+        "discordant_fraction": 0.05,
+        "discordant": (
+            "the impression states a category one step off the reader's numbers (CMR < PMR < SMD < PMD), "
+            "toward response if a lesion resolved, toward progression if one is new, else either way"
+        ),
+        "numbers_fraction": 0.83,
+        "deauville": "from the reader's values (hottest lesion, blood pool, liver mean and max)",
     },
 }
 EPS_MAX = 0.05
@@ -108,7 +132,7 @@ class ExamView:
     manufacturer: str
     lesions: list[LesionView]
     stats: dict[str, float]
-    category: str  # the true category (follow-up)
+    category: str  # the true category (follow-up); the impression states the reader's, see read_followup
 
 
 class ReportText:
@@ -116,15 +140,21 @@ class ReportText:
 
     def __init__(self, exam: ExamView, rng: np.random.Generator, comma: bool, numbers: bool):
         self.exam, self.rng, self.comma, self.numbers = exam, rng, comma, numbers
+        # The reader's unprinted readings and judgement draw from a child generator: spawning leaves
+        # ``rng``'s stream untouched, so the text (and the next report of the patient) does not shift.
+        self.reader_rng = rng.spawn(1)[0]
         self.parts: list[str] = []
         self.length = 0
         self.mentions: list[Mention] = []
 
-    def measure(self, kind: str, true_value: float, lesion_id: str = "") -> Measure:
+    def measure(
+        self, kind: str, true_value: float, lesion_id: str = "", rng: np.random.Generator | None = None
+    ) -> Measure:
         """A noisy, rounded reading of ``true_value`` (see REPORT_NOISE); references keep one decimal."""
-        rounded = kind not in REFERENCE_KINDS and self.rng.random() >= REPORT_NOISE["decimals"]["1"]
+        rng = rng or self.rng
+        rounded = kind not in REFERENCE_KINDS and rng.random() >= REPORT_NOISE["decimals"]["1"]
         decimals = 0 if rounded else 1
-        eps = self.rng.uniform(-EPS_MAX, EPS_MAX)
+        eps = rng.uniform(-EPS_MAX, EPS_MAX)
         value = round(true_value * (1 + eps), decimals)
         if value <= 0:
             value, decimals = round(true_value, 1), 1
@@ -464,18 +494,19 @@ def _physiology_sentence(report: ReportText) -> None:
         )
 
 
-def deauville(exam: ExamView) -> int:
-    """Deauville score of the hottest residual lesion against blood pool and liver."""
-    f = max((les.suvmax for les in exam.lesions), default=0.0)
-    if any(les.is_new and les.suvmax > 0 for les in exam.lesions):
+def deauville(
+    hottest: float, new_lesion: bool, blood_pool: float, liver_mean: float, liver_max: float
+) -> int:
+    """Deauville score of the hottest residual lesion against blood pool and liver (the reader's values)."""
+    if new_lesion:
         return 5
-    if f <= 0:
+    if hottest <= 0:
         return 1
-    if f <= exam.stats["blood_pool_suvmean"]:
+    if hottest <= blood_pool:
         return 2
-    if f <= exam.stats["liver_suvmean"]:
+    if hottest <= liver_mean:
         return 3
-    return 5 if f > 2.0 * exam.stats["liver_suvmax"] else 4
+    return 5 if hottest > 2.0 * liver_max else 4
 
 
 IMPRESSIONS = {
@@ -500,10 +531,170 @@ IMPRESSIONS = {
         "Findings are consistent with disease progression.",
     ),
 }
+#: Impressions that state no category (the reader defers to the findings or hedges).
+HEDGED_IMPRESSIONS = (
+    "Findings as described above.",
+    "Equivocal interval change in the known FDG-avid disease; correlation with the clinical course is "
+    "recommended.",
+    "Heterogeneous evolution of the known lesions, as detailed in the findings.",
+)
+#: The hedge of a reader who sees some lesions decrease and others increase (only written then).
+MIXED_IMPRESSION = "Mixed response: some lesions decreased while others increased in FDG avidity."
+#: Categories in order from best to worst; a discordant impression is one step off the numbers.
+CATEGORY_ORDER = ("CMR", "PMR", "SMD", "PMD")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's own judgement of a follow-up exam, from the values the reader has (see REPORT_NOISE).
+
+    ``baseline``, ``followup`` and ``reference`` are the reader's values: the ones the report prints
+    where it prints them, otherwise unprinted readings drawn with the same noise.
+    """
+
+    baseline: float  # hottest baseline lesion SUVmax as the reader has it
+    followup: float  # hottest follow-up lesion SUVmax as written (0 when none is left)
+    reference: float  # liver SUVmean as the reader has it
+    new_lesion: bool
+    by_numbers: str  # PERCIST-style category of the four values above
+    mode: str  # "numbers", "hedged" or "discordant"
+    stated: str | None  # the category the impression states; None when hedged
+
+
+def _reader_value(r: ReportText, kind: str, true_value: float, lesion_id: str = "") -> float:
+    """The value the report printed for this quantity, else an unprinted reading with the same noise."""
+    for m in r.mentions:
+        if m.kind == kind and m.lesion_id == lesion_id:
+            return m.value
+    return r.measure(kind, true_value, lesion_id, r.reader_rng).value
+
+
+def _reader_prior(r: ReportText, lesion: LesionView) -> float:
+    """A lesion's baseline value as the reader has it: quoted here, else the baseline report's, else read."""
+    for m in r.mentions:
+        if m.kind == "prior" and m.lesion_id == lesion.lesion_id:
+            return m.value
+    if lesion.prior_text:
+        return float(lesion.prior_text.replace(",", "."))
+    return r.measure("prior", lesion.prior_suvmax, lesion.lesion_id, r.reader_rng).value
+
+
+def _reader_hottest(r: ReportText) -> float:
+    """The reader's value of the hottest lesion present now (0 when none is)."""
+    return max(
+        (_reader_value(r, "lesion", les.suvmax, les.lesion_id) for les in r.exam.lesions if les.suvmax > 0),
+        default=0.0,
+    )
+
+
+def _step_off(category: str, exam: ExamView, rng: np.random.Generator) -> str:
+    """One category step off ``category``: the reader judged on lesion number, else either way."""
+    i = CATEGORY_ORDER.index(category)
+    steps = [s for s in (-1, 1) if 0 <= i + s < len(CATEGORY_ORDER)]
+    resolved = any(les.prior_suvmax > 0 and les.suvmax <= 0 for les in exam.lesions)
+    new = any(les.is_new and les.suvmax > 0 for les in exam.lesions)
+    if len(steps) == 2 and resolved != new:
+        return CATEGORY_ORDER[i + (-1 if resolved else 1)]  # fewer lesions look better, more look worse
+    return CATEGORY_ORDER[i + steps[int(rng.integers(len(steps)))]]
+
+
+def _is_mixed(exam: ExamView) -> bool:
+    """Some lesions decreased or resolved while others increased or are new."""
+    words = {_change_words(les)[0] if les.suvmax > 0 else "resolved" for les in exam.lesions}
+    return bool(words & {"decreased", "resolved"}) and bool(words & {"increased", "new"})
+
+
+def read_followup(r: ReportText) -> Reading:
+    """The reader's category of a follow-up exam and what the impression states (see REPORT_NOISE).
+
+    Drawn after the findings are written and from ``r.reader_rng``, so the findings do not depend on it.
+    """
+    exam, impression = r.exam, REPORT_NOISE["impression"]
+    baseline = max((_reader_prior(r, les) for les in exam.lesions if les.prior_suvmax > 0), default=0.0)
+    followup = _reader_hottest(r)
+    reference = _reader_value(r, "liver_mean", exam.stats["liver_suvmean"])
+    new = any(les.is_new and les.suvmax > 0 for les in exam.lesions)
+    by_numbers = response_category(baseline, followup, reference_suv=reference, new_lesion=new)
+    u = r.reader_rng.random()
+    if u < impression["hedged_fraction"]:
+        mode, stated = "hedged", None
+    elif u < impression["hedged_fraction"] + impression["discordant_fraction"]:
+        mode, stated = "discordant", _step_off(by_numbers, exam, r.reader_rng)
+    else:
+        mode, stated = "numbers", by_numbers
+    return Reading(baseline, followup, reference, new, by_numbers, mode, stated)
+
+
+def _write_impression(r: ReportText, first: str, second: str) -> Reading | None:
+    """The IMPRESSION section: the reader's category at follow-up, the disease at baseline."""
+    exam, rng = r.exam, r.rng
+    followup = exam.timepoint == "followup"
+    present = [les for les in exam.lesions if les.suvmax > 0]
+    reading = read_followup(r) if followup else None
+    r.add("\nIMPRESSION:\n")
+    if reading is not None:
+        if reading.stated is not None:
+            r.add(first + r.pick(IMPRESSIONS[reading.stated]) + " ")
+        elif _is_mixed(exam) and r.reader_rng.random() < 0.5:
+            r.pick(HEDGED_IMPRESSIONS)  # the same draws as any other impression
+            r.add(first + MIXED_IMPRESSION + " ")
+        else:
+            r.add(first + r.pick(HEDGED_IMPRESSIONS) + " ")
+        if reading.new_lesion:
+            r.add("New FDG-avid lesion(s) as described. ")
+        elif rng.random() < 0.6:
+            r.add("No new FDG-avid lesions. ")
+    else:
+        impressions = (
+            "Hypermetabolic disease compatible with {ind}",
+            "FDG-avid {ind} with {n} site(s) of disease",
+        )
+        r.add(
+            first + (r.pick(impressions) if r.numbers else impressions[0]) + ". ",
+            ind=exam.indication,
+            n=len(present),
+        )
+    if present and r.numbers and rng.random() < 0.3:
+        top = max(present, key=lambda les: les.suvmax)
+        previous = [m for m in r.mentions if m.kind == "lesion" and m.lesion_id == top.lesion_id]
+        if previous:
+            m = previous[0]
+            r.add(
+                "Most intense lesion: {site}, SUVmax {v}. ",
+                site=top.site,
+                v=Measure("lesion", m.lesion_id, m.true_value, m.value, m.decimals),
+            )
+    if exam.lymphoma and r.numbers and (followup or rng.random() < 0.3):
+        hottest = reading.followup if reading is not None else _reader_hottest(r)
+        stats = exam.stats
+        score = deauville(
+            hottest,
+            reading is not None and reading.new_lesion,
+            _reader_value(r, "blood_pool", stats["blood_pool_suvmean"]),
+            _reader_value(r, "liver_mean", stats["liver_suvmean"]),
+            _reader_value(r, "liver_max", stats["liver_suvmax"]),
+        )
+        r.add(
+            second + r.pick(("Deauville score {d}.", "Deauville {d}.", "Deauville 5-point scale: {d}.")),
+            d=score,
+        )
+    return reading
 
 
 def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Mention]]:
     """The report text of ``exam`` and the SUV values it writes."""
+    text, mentions, _ = write_report_with_reading(exam, rng)
+    return text, mentions
+
+
+def write_report_with_reading(
+    exam: ExamView, rng: np.random.Generator
+) -> tuple[str, list[Mention], Reading | None]:
+    """The report text of ``exam``, the SUV values it writes and the reader's judgement (follow-up only).
+
+    The impression draws from ``rng`` exactly as many numbers as before the reader's judgement existed
+    (one phrase, then the optional sentences); everything new draws from ``ReportText.reader_rng``.
+    """
     numbers = rng.random() >= REPORT_NOISE["no_suv_numbers_fraction"]
     comma = rng.random() < REPORT_NOISE["decimal_comma_fraction"]
     r = ReportText(exam, rng, comma, numbers)
@@ -612,38 +803,5 @@ def write_report(exam: ExamView, rng: np.random.Generator) -> tuple[str, list[Me
         _physiology_sentence(r)
         r.add("\n")
 
-    r.add("\nIMPRESSION:\n")
-    present = [les for les in exam.lesions if les.suvmax > 0]
-    if followup:
-        r.add(first + r.pick(IMPRESSIONS[exam.category]) + " ")
-        if exam.category != "PMD" or not any(les.is_new for les in exam.lesions):
-            if rng.random() < 0.6:
-                r.add("No new FDG-avid lesions. ")
-        else:
-            r.add("New FDG-avid lesion(s) as described. ")
-    else:
-        impressions = (
-            "Hypermetabolic disease compatible with {ind}",
-            "FDG-avid {ind} with {n} site(s) of disease",
-        )
-        r.add(
-            first + (r.pick(impressions) if numbers else impressions[0]) + ". ",
-            ind=exam.indication,
-            n=len(present),
-        )
-    if present and numbers and rng.random() < 0.3:
-        top = max(present, key=lambda les: les.suvmax)
-        previous = [m for m in r.mentions if m.kind == "lesion" and m.lesion_id == top.lesion_id]
-        if previous:
-            m = previous[0]
-            r.add(
-                "Most intense lesion: {site}, SUVmax {v}. ",
-                site=top.site,
-                v=Measure("lesion", m.lesion_id, m.true_value, m.value, m.decimals),
-            )
-    if exam.lymphoma and numbers and (followup or rng.random() < 0.3):
-        r.add(
-            second + r.pick(("Deauville score {d}.", "Deauville {d}.", "Deauville 5-point scale: {d}.")),
-            d=deauville(exam),
-        )
-    return r.text().strip() + "\n", r.mentions
+    reading = _write_impression(r, first, second)
+    return r.text().strip() + "\n", r.mentions, reading
