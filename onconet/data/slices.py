@@ -22,15 +22,14 @@ names every error.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 from collections.abc import KeysView
 from functools import lru_cache
 
-import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from onconet.data.fast_read import (
@@ -43,7 +42,6 @@ from onconet.data.fast_read import (
     _implicit_vr,
     _Malformed,
     _skip_undefined_sequence,
-    parse_part10,
 )
 
 _TRANSFER_SYNTAX = 0x00020010
@@ -73,7 +71,7 @@ class SliceHeader:
     the file's bytes), for the tags the reader was asked for.
     """
 
-    __slots__ = ("_data", "_dataset", "_pixel_start", "_tags", "filename", "transfer_syntax", "values")
+    __slots__ = ("_data", "_dataset", "_raw_cache", "_undefined", "filename", "transfer_syntax", "values")
     is_little_endian = True
 
     def __init__(
@@ -81,16 +79,17 @@ class SliceHeader:
         filename: str,
         values: dict[int, tuple[str, bytes | memoryview]],
         data: bytes,
-        pixel_start: int,
         transfer_syntax: str,
-        tags: frozenset[int],
+        undefined: frozenset[int],
+        raw_cache: dict | None = None,
     ) -> None:
         self.filename = filename
         self.values = values
         self.transfer_syntax = transfer_syntax
-        self._data = data  # the file's bytes; only the header (up to the pixel data) after drop_pixels
-        self._pixel_start = pixel_start
-        self._tags = tags
+        self._data = data  # the file's bytes (the pixel views point into them); dropped with the pixels
+        self._undefined = undefined  # tags of undefined length (sequences, encapsulated pixel data)
+        # RawDataElements made for other slices of the series, by (tag, (VR, value), syntax, length)
+        self._raw_cache = {} if raw_cache is None else raw_cache
         self._dataset: Dataset | None = None
 
     def __contains__(self, key: object) -> bool:
@@ -102,27 +101,38 @@ class SliceHeader:
     def drop_pixels(self) -> None:
         """Forget the pixel data (and the file's bytes after the header): the volume holds the values now."""
         if self.values.pop(PIXEL_DATA, None) is not None:
-            self._data = self._data[: self._pixel_start]
+            self._data = b""
             self._dataset = None
 
     @property
     def dataset(self) -> Dataset:
-        """The pydicom Dataset of the same elements (parsed once, from this slice's header bytes)."""
+        """A pydicom Dataset of the same raw elements (made once, on first use).
+
+        pydicom converts them on access exactly as it converts the Dataset of
+        :func:`~onconet.data.fast_read.fast_read`: same tags, VRs, lengths, values and encoding. Only the
+        file offsets of the values (``value_tell``, used by pydicom's deferred reads) are not kept, and
+        there is no ``file_meta`` (the transfer syntax is :attr:`transfer_syntax`).
+        """
         if self._dataset is None:
-            pixels = PIXEL_DATA in self.values
-            if self.transfer_syntax in (IMPLICIT_LE, EXPLICIT_LE):
-                ds = parse_part10(self._data, self.filename, self._tags, pixels=pixels)
-            else:  # compressed: as the pydicom path reads it
-                tags = [*self._tags, PIXEL_DATA] if pixels else list(self._tags)
-                source = io.BytesIO(self._data)
-                ds = pydicom.dcmread(source, specific_tags=tags, stop_before_pixels=not pixels)
-            if ds is None:  # cannot happen for bytes this reader accepted; say so rather than guess
-                raise ValueError(f"{self.filename}: the header no longer parses")
+            implicit = self.transfer_syntax == IMPLICIT_LE
+            elements, cache = {}, self._raw_cache
+            for tag, item in sorted(self.values.items()):
+                undefined = tag in self._undefined
+                if tag == PIXEL_DATA:  # a view into this file's bytes: never shared
+                    raw = _raw_element(tag, item, implicit, undefined)
+                else:  # equal raw values are equal elements: a series builds each only once
+                    key = (tag, item, implicit, undefined)
+                    raw = cache.get(key)
+                    if raw is None:
+                        raw = cache[key] = _raw_element(tag, item, implicit, undefined)
+                elements[raw.tag] = raw
+            ds = Dataset(elements)
+            ds.set_original_encoding(implicit, True, None)
             ds.filename = self.filename
             self._dataset = ds
         return self._dataset
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> object:  # anything else: ask the Dataset
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
@@ -139,8 +149,17 @@ class SliceHeader:
         return self.dataset.keys()
 
 
-# A walked element: (tag, start of its header, start of its value, end, VR, explicit)
-_Element = tuple[int, int, int, int, str, bool]
+def _raw_element(
+    tag: int, item: tuple[str, bytes | memoryview], implicit: bool, undefined: bool
+) -> RawDataElement:
+    """The element as :func:`~onconet.data.fast_read.fast_read` makes it (offset in the file not kept)."""
+    vr, value = item
+    length = _UNDEFINED if undefined else len(value)
+    return RawDataElement(BaseTag(tag), vr, length, bytes(value), 0, implicit, True)
+
+
+# A walked element: (tag, start of its header, start of its value, end, VR, explicit VR, undefined length)
+_Element = tuple[int, int, int, int, str, bool, bool]
 
 
 def walk(data: bytes) -> tuple[list[_Element], str] | None:
@@ -184,7 +203,7 @@ def walk(data: bytes) -> tuple[list[_Element], str] | None:
                     return None
                 # a sequence, or encapsulated pixel data: items of defined length up to the delimiter
                 pos = _skip_undefined_sequence(data, value_at, not explicit or vr == "UN")
-                elements.append((tag, value_at - size, value_at, pos, vr, explicit))
+                elements.append((tag, value_at - size, value_at, pos, vr, explicit, True))
                 if tag == PIXEL_DATA:
                     return elements, syntax
                 continue
@@ -193,7 +212,7 @@ def walk(data: bytes) -> tuple[list[_Element], str] | None:
             if value_at + length > end:
                 return None  # truncated: the pydicom path names the file and the problem
             pos = value_at + length
-            elements.append((tag, value_at - size, value_at, pos, vr, explicit))
+            elements.append((tag, value_at - size, value_at, pos, vr, explicit, False))
             if tag == _GROUP_LENGTH and length == 4:
                 meta_end = pos + _U32.unpack_from(data, value_at)[0]
                 if meta_end > end:
@@ -222,6 +241,8 @@ class SeriesReader:
         self._steps: list[tuple] | None = None
         self._relearns = 0
         self._encapsulated = False
+        self._undefined: frozenset[int] = frozenset()
+        self._raw_cache: dict = {}  # shared by this series' slices (see SliceHeader.dataset)
         #: files read by following the learnt layout, and by the element walk (for tests and benchmarks)
         self.followed = 0
         self.walked = 0
@@ -242,9 +263,8 @@ class SeriesReader:
             followed = self._follow(data)
             if followed is not None:
                 self.followed += 1
-                values, pixel_start = followed
                 syntax = self._reference[2]  # type: ignore[index]
-                return SliceHeader(filename, values, data, pixel_start, syntax, self.tags)
+                return SliceHeader(filename, followed, data, syntax, self._undefined, self._raw_cache)
         walked = walk(data)
         if walked is None:
             return None
@@ -254,14 +274,15 @@ class SeriesReader:
         wanted = self._wanted
         values: dict[int, tuple[str, bytes | memoryview]] = {
             tag: (vr, data[value_at:stop])
-            for tag, _start, value_at, stop, vr, _explicit in elements
+            for tag, _start, value_at, stop, vr, _explicit, _undefined in elements
             if tag in wanted and tag != PIXEL_DATA
         }
-        _tag, pixel_start, value_at, stop, vr, _explicit = elements[-1]
+        _tag, _start, value_at, stop, vr, _explicit, _undefined = elements[-1]
         if encapsulated(syntax):
             stop -= 8  # pydicom's value of encapsulated pixel data stops before the sequence delimiter
         values[PIXEL_DATA] = (vr, memoryview(data)[value_at:stop])
-        return SliceHeader(filename, values, data, pixel_start, syntax, self.tags)
+        undefined = frozenset(element[0] for element in elements if element[6])
+        return SliceHeader(filename, values, data, syntax, undefined, self._raw_cache)
 
     def _learn(self, data: bytes, elements: list[_Element], syntax: str) -> None:
         """Update the layout from a walked file: which elements vary, and the steps to follow it."""
@@ -291,14 +312,14 @@ class SeriesReader:
             if run:
                 values = {
                     tag: (vr, ref_data[value_at:stop])
-                    for tag, _start, value_at, stop, vr, _explicit in run
+                    for tag, _start, value_at, stop, vr, _explicit, _undefined in run
                     if tag in self._wanted
                 }
                 steps.append((True, ref_data[run[0][1] : run[-1][3]], values))
                 run.clear()
 
         for element in elements:
-            tag, start, value_at, _stop, vr, explicit = element
+            tag, start, value_at, _stop, vr, explicit, _undefined = element
             # the transfer syntax never varies within a followed layout: a file with another one is walked
             varies = tag in self._variable and tag != _TRANSFER_SYNTAX
             if varies or tag == PIXEL_DATA:
@@ -310,9 +331,10 @@ class SeriesReader:
         close_run()
         self._steps = steps
         self._encapsulated = encapsulated(self._reference[2])  # type: ignore[index]
+        self._undefined = frozenset(element[0] for element in elements if element[6])
 
-    def _follow(self, data: bytes) -> tuple[dict, int] | None:
-        """The kept values and the pixel data's element start, when ``data`` follows the layout exactly."""
+    def _follow(self, data: bytes) -> dict[int, tuple[str, bytes | memoryview]] | None:
+        """The kept values, when ``data`` follows the learnt layout exactly (else ``None``: walk it)."""
         pos, end = 132, len(data)
         values: dict[int, tuple[str, bytes | memoryview]] = {}
         unpack, u32 = _HEADER.unpack_from, _U32.unpack_from
@@ -342,7 +364,7 @@ class SeriesReader:
                     return None
                 if tag == PIXEL_DATA:
                     values[tag] = (vr, memoryview(data)[value_at : value_at + length])
-                    return values, pos
+                    return values
                 if wanted:
                     values[tag] = (vr, data[value_at : value_at + length])
                 pos = value_at + length
