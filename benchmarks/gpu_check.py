@@ -73,7 +73,15 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
         ("headline B2 H8 N32768 d16 D64 bf16", {"shape": headline, "dtype": torch.bfloat16}),
         (
             "headline, the other query-side backwards",
-            {"shape": headline, "dtype": torch.bfloat16, "variants": True},
+            {"shape": headline, "dtype": torch.bfloat16, "variants": ("query_backward",)},
+        ),
+        (
+            "headline, the other feature-product and prefetch variants",
+            {
+                "shape": headline,
+                "dtype": torch.bfloat16,
+                "variants": ("state_products", "output_products", "prefetch", "prefetch_grads"),
+            },
         ),
         (
             "B2 H4 N20000 d16 D128 bf16 mask",
@@ -83,8 +91,26 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
             "B1 H3 N5001 d8 D48 fp16 mask",
             {"shape": (1, 3, 5001 // scale, 8, 48), "dtype": torch.float16, "mask": True},
         ),
+        (
+            "B1 H3 N5001 d8 D48 fp16 mask, the other feature-product variants",
+            {
+                "shape": (1, 3, 5001 // scale, 8, 48),
+                "dtype": torch.float16,
+                "mask": True,
+                "variants": ("state_products", "output_products"),
+            },
+        ),
         ("B1 H2 N3000 d16 D64 fp32", {"shape": (1, 2, 3000 // scale, 16, 64), "dtype": torch.float32}),
     ]
+
+
+VARIANTS = {
+    "query_backward": ("fused", "two_pass", "state_kernel"),
+    "state_products": (0, 1, 2),
+    "output_products": (0, 1, 2),
+    "prefetch": (False, True),
+    "prefetch_grads": (False, True),
+}
 
 
 def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
@@ -102,17 +128,18 @@ def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
     if case.get("mask"):
         mask = torch.ones(batch, n, device=device, dtype=torch.bool)
         mask[-1, int(0.7 * n) :] = False  # the last volume is 30% padding
-    default = taylor_triton.current_config().query_backward
-    modes = (
-        [m for m in ("fused", "two_pass", "state_kernel") if m != default]
-        if case.get("variants")
-        else [default]
-    )
+    # Every value of each named launch-config field but the default one (which the other cases check).
+    overrides = [
+        {field: value}
+        for field in case.get("variants", ())
+        for value in VARIANTS[field]
+        if value != getattr(taylor_triton.current_config(), field)
+    ] or [{}]
     names = {"grad0": "dq", "grad1": "dk", "grad2": "dv"}
     try:
         errors = {}
-        for mode in modes:
-            with taylor_triton.launch_config(poison=True, query_backward=mode):
+        for override in overrides:
+            with taylor_triton.launch_config(poison=True, **override):
                 found = compare_op(
                     functools.partial(kernels.taylor_linear_attention, backend="triton"),
                     kernels.taylor_linear_attention_reference,
@@ -120,7 +147,7 @@ def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
                     dtype,
                     key_padding_mask=mask,
                 )
-            prefix = f"{mode}:" if case.get("variants") else ""
+            prefix = "".join(f"{key}={value}:" for key, value in override.items())
             errors.update({prefix + names.get(key, key): e for key, e in found.items()})
         note = ""
     except Exception as exc:

@@ -237,13 +237,37 @@ def _query_backward_candidates(base: taylor_triton.LaunchConfig) -> dict[str, ta
     return candidates
 
 
+PRODUCT_OPTIONS = (0, 1, 2)  # x⊗x: all d² products; the distinct ones by loads; by tl.gather
+PREFETCH_OPTIONS = ((False, False), (True, False), (False, True), (True, True))  # (forward, gradients)
+
+
 def sweep_candidates() -> list[taylor_triton.LaunchConfig]:
-    """Configurations to compile ahead: each kernel's tile varied alone, and the query-backward variants."""
-    base = taylor_triton.current_config()
-    candidates = [base]
-    for kernel, options in TILE_OPTIONS.items():
-        candidates += [dataclasses.replace(base, **{kernel: taylor_triton.Tile(*tile)}) for tile in options]
-    candidates += list(_query_backward_candidates(base).values())
+    """Configurations to compile ahead: the prefetch choices; every pair of feature-product variants
+    (state, output) with and without prefetching; each kernel's tile varied alone and the query-backward
+    variants for prefetching kernels on all or on the distinct products via tl.gather."""
+    default = taylor_triton.current_config()
+    candidates = [dataclasses.replace(default, prefetch=f, prefetch_grads=g) for f, g in PREFETCH_OPTIONS]
+    for prefetch in (False, True):
+        for state_products in PRODUCT_OPTIONS:
+            for output_products in PRODUCT_OPTIONS:
+                candidates.append(
+                    dataclasses.replace(
+                        default,
+                        state_products=state_products,
+                        output_products=output_products,
+                        prefetch=prefetch,
+                        prefetch_grads=prefetch,
+                    )
+                )
+    for products in (0, 2):
+        base = dataclasses.replace(
+            default, state_products=products, output_products=products, prefetch=True, prefetch_grads=True
+        )
+        for kernel, options in TILE_OPTIONS.items():
+            candidates += [
+                dataclasses.replace(base, **{kernel: taylor_triton.Tile(*tile)}) for tile in options
+            ]
+        candidates += list(_query_backward_candidates(base).values())
     return list(dict.fromkeys(candidates))
 
 
@@ -263,14 +287,17 @@ def precompile(configs: list[taylor_triton.LaunchConfig], n: int, workers: int) 
     import concurrent.futures
     import multiprocessing
 
-    groups = [configs[i::workers] for i in range(workers) if configs[i::workers]]
+    # Contiguous runs of the list share most kernels: one worker compiles them once.
+    size = -(-len(configs) // workers)
+    groups = [configs[i : i + size] for i in range(0, len(configs), size)]
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(len(groups), mp_context=context) as pool:
         return sum(pool.map(_warm, groups, [n] * len(groups)))
 
 
 def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.LaunchConfig:
-    """Coordinate search: each kernel's tile, the split query backward, pipelining depth, programs per SM."""
+    """Coordinate search: prefetching, the feature-product variants, each kernel's tile, the split query
+    backward, pipelining depth, programs per SM."""
     q, k, v = _inputs(n)
     best = taylor_triton.current_config()
 
@@ -292,6 +319,14 @@ def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.L
 
     base = trial("default", best)
     log(f"sweep N={n}, starting from {best} ({base})")
+    variants = {
+        f"prefetch={f}, prefetch_grads={g}": dataclasses.replace(best, prefetch=f, prefetch_grads=g)
+        for f, g in PREFETCH_OPTIONS
+    }
+    pick(variants, lambda f, b: f + b)
+    for field in ("state_products", "output_products"):
+        variants = {f"{field}={x}": dataclasses.replace(best, **{field: x}) for x in PRODUCT_OPTIONS}
+        pick(variants, (lambda f, b: f + b) if field == "state_products" else (lambda f, b: f))
     for kernel, options in TILE_OPTIONS.items():
         candidates = {
             f"{kernel} tile {tile}": dataclasses.replace(best, **{kernel: taylor_triton.Tile(*tile)})
@@ -419,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--precompile", type=int, default=0, metavar="WORKERS", help="compile sweep variants in parallel"
     )
+    parser.add_argument(
+        "--compile-only", action="store_true", help="with --precompile: compile the sweep variants, then stop"
+    )
     parser.add_argument("--no-fla", action="store_true", help="leave out the fla anchors")
     parser.add_argument("--no-mixers", action="store_true", help="do not run benchmarks/kernels_mixers.py")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -458,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
             candidates = sweep_candidates()
             done = precompile(candidates, 32768, args.precompile)
             log(f"precompiled {done}/{len(candidates)} variants in {time.perf_counter() - t0:.0f} s")
+            if args.compile_only:
+                return 0
         best = sweep(log=log)
         taylor_triton.set_config(best)
     log(f"Launch config: {taylor_triton.current_config()}")
