@@ -340,6 +340,39 @@ def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.L
     return best
 
 
+def graph_times(n: int, log: Callable[[str], None]) -> None:
+    """Forward and forward+backward of ours replayed from a CUDA graph: the GPU time without the host's
+    launch gaps (the wall-clock tables include them)."""
+    q, k, v = _inputs(n)
+    leaves = [t.detach().requires_grad_() for t in (q, k, v)]
+    grad = torch.randn_like(v)
+
+    def forward() -> None:
+        with torch.no_grad():
+            taylor_linear_attention(q, k, v, backend="triton")
+
+    def forward_backward() -> None:
+        torch.autograd.grad(taylor_linear_attention(*leaves, backend="triton"), leaves, grad)
+
+    times = []
+    try:
+        for step in (forward, forward_backward):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):  # warm-up outside the capture (compilation, allocator)
+                    step()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                step()
+            times.append(time_ms(graph.replay))
+    except Exception as exc:  # a capture failure is reported, not fatal
+        log(f"N={n:,}: CUDA-graph replay failed: {type(exc).__name__}: {str(exc)[:160]}")
+        return
+    log(f"N={n:,}: CUDA-graph replay of ours: forward {times[0]:.3f} ms, forward+backward {times[1]:.3f} ms")
+
+
 def profile_kernels(n: int, log: Callable[[str], None]) -> None:
     """GPU time per kernel of one forward+backward of ours (torch.profiler), against the wall time."""
     from torch.profiler import ProfilerActivity, profile
@@ -511,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
         log("")
         log(render(n, rows, floor))
         log(f"({time.perf_counter() - t0:.0f} s)")
+    log("")
+    for n in args.sizes:
+        graph_times(n, log)
     # Last: the profiler's hooks stay in the process and slow every later launch on the host.
     log("")
     log("Kernel time per forward+backward of ours (torch.profiler, 20 steps):")
