@@ -297,7 +297,7 @@ def precompile(configs: list[taylor_triton.LaunchConfig], n: int, workers: int) 
 
 def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.LaunchConfig:
     """Coordinate search: prefetching, the feature-product variants, each kernel's tile, the split query
-    backward, pipelining depth, programs per SM."""
+    backward, programs per SM."""
     q, k, v = _inputs(n)
     best = taylor_triton.current_config()
 
@@ -334,8 +334,9 @@ def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.L
         }
         pick(candidates, (lambda f, b: f) if kernel in ("state", "output") else (lambda f, b: b))
     pick(_query_backward_candidates(best), lambda f, b: b)
-    for field, values in (("num_stages", (None, 2, 4)), ("programs_per_sm", (1, 2, 3, 4))):
-        pick({f"{field}={x}": dataclasses.replace(best, **{field: x}) for x in values}, lambda f, b: f + b)
+    # (num_stages is not swept: Triton software-pipelines none of these loops, see LaunchConfig.prefetch.)
+    variants = {f"programs_per_sm={x}": dataclasses.replace(best, programs_per_sm=x) for x in (1, 2, 3, 4)}
+    pick(variants, lambda f, b: f + b)
     log(f"sweep best {best}: {trial('best', best)}")
     return best
 
