@@ -1,0 +1,137 @@
+"""The Taylor kernels compile for the H200 (sm_90) with the default launch configuration.
+
+Like ``test_monarch_compiles.py``: Triton compiles for a GPU target ahead of time without a GPU, which
+catches compiler failures the interpreter never sees (tl.gather layouts, register tuples across the
+prefetching loops, tensor-core tile shapes). It also reports each kernel's registers and spills. The
+compilation runs in a child process, since this test session runs Triton in its interpreter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+triton = pytest.importorskip("triton")
+pytest.importorskip("triton.backends.nvidia")
+
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from kernels import _taylor_triton as taylor  # noqa: E402
+
+H200 = GPUTarget("cuda", 90, 32)
+BF16_POINTERS = {"K", "V", "Q", "OUT", "O", "DO", "DQ", "DK", "DVAL", "DNUM"}
+FLOAT32_POINTERS = {"PART_S", "PART_Z", "STATE", "NORM", "INV_SCALE", "DDEN", "WEIGHT", "DSTATE", "DNORM"}
+FLOATS = {"eps", "scale1", "scale2", "scale_quad", "scale_lin"}
+
+
+def _signature(kernel, constexprs: dict) -> dict[str, str]:
+    signature = {}
+    for param in inspect.signature(kernel.fn).parameters:
+        if param in constexprs:
+            signature[param] = "constexpr"
+        elif param in BF16_POINTERS:
+            signature[param] = "*bf16"
+        elif param in FLOAT32_POINTERS:
+            signature[param] = "*fp32"
+        elif param == "MASK":
+            signature[param] = "*u8"
+        elif param == "PAIRS":
+            signature[param] = "*i32"
+        elif param in FLOATS:
+            signature[param] = "fp32"
+        else:
+            signature[param] = "i32"
+    return signature
+
+
+def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]:
+    """(kernel name, constexprs, warps) of a bfloat16 forward + backward, d = 16, D = 64, with a mask."""
+    common = {"DP": taylor.FEATURE_PAD, "DV": 64, "R": taylor.STATE_ROWS, "QUAD_MODE": config.quad_mode}
+    common["PRECISION"] = "ieee"
+    grads = {**common, "CONTRACT_PRECISION": "tf32", "PREFETCH": config.prefetch_grads}
+    state = {**common, "SYMMETRIC": config.state_products, "PREFETCH": config.prefetch}
+    reduce = {"DV": 64, "R": taylor.STATE_ROWS, "QUAD_ROWS": taylor.QUAD_FEATURES, "ROWS": taylor.REDUCE_ROWS}
+    reduce |= {"COUNT_ROW": taylor.QUAD_FEATURES + taylor.FEATURE_PAD, "SYMMETRIC": config.state_products > 0}
+    found = [
+        ("_state_partial_kernel", {**state, "HAS_MASK": True, "HAS_WEIGHT": False}, config.state),
+        ("_output_kernel", {**common, "SYMMETRIC": config.output_products, "PREFETCH": config.prefetch},
+         config.output),
+        ("_key_grad_kernel", {**grads, "HAS_MASK": True}, config.key_grad),
+        ("_reduce_kernel", {**reduce, "SCALE_GIVEN": False}, taylor.Tile(0, 4)),
+        ("_reduce_kernel", {**reduce, "SCALE_GIVEN": True}, taylor.Tile(0, 4)),
+    ]  # fmt: skip
+    query = {"fused": [(True, True, False)], "two_pass": [(True, False, False), (False, True, False)]}
+    query["state_kernel"] = [(True, False, True)]
+    for dq, accumulate, store in query[config.query_backward]:
+        tile = config.query_grad if config.query_backward == "fused" else config.query_dq
+        tile = tile if dq else config.query_state
+        flags = {"COMPUTE_DQ": dq, "ACCUMULATE": accumulate, "STORE_DNUM": store}
+        found.append(("_query_grad_kernel", {**grads, **flags}, tile))
+    if config.query_backward == "state_kernel":
+        found.append(
+            ("_state_partial_kernel", {**state, "HAS_MASK": False, "HAS_WEIGHT": True}, config.query_state)
+        )
+    result = []
+    for name, constexprs, tile in found:
+        if tile.block_n:
+            constexprs = {**constexprs, "BLOCK_N": tile.block_n}
+        result.append((name, constexprs, tile.num_warps))
+    return result
+
+
+def compile_all() -> list[str]:
+    """Compile every launched kernel for sm_90; a line per kernel (registers, spills) or per failure."""
+    lines = []
+    for name, constexprs, warps in launched_kernels(taylor.current_config()):
+        kernel = getattr(taylor, name)
+        source = ASTSource(fn=kernel, signature=_signature(kernel, constexprs), constexprs=constexprs)
+        try:
+            compiled = triton.compile(source, target=H200, options={"num_warps": warps})
+        except Exception as err:  # report every failing kernel, not only the first
+            lines.append(
+                f"FAILED {name} {constexprs}: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            )
+            continue
+        lines.append(f"{name} warps={warps}: {_resource_usage(compiled.asm['cubin'])}")
+    return lines
+
+
+def _resource_usage(cubin: bytes) -> str:
+    """Registers and stack (spill) bytes from the cuobjdump that Triton ships, if it is there."""
+    import re
+    import tempfile
+
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    if not tool.is_file():
+        return "(no cuobjdump)"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        report = subprocess.run([str(tool), "-res-usage", f.name], capture_output=True, text=True).stdout
+    found = re.search(r"REG:(\d+) STACK:(\d+)", report)
+    return f"{found.group(1)} registers, stack {found.group(2)} bytes" if found else "(no usage line)"
+
+
+def test_default_configuration_compiles_for_sm90():
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    root = Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600, cwd=root
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert f"compiled {len(launched_kernels(taylor.current_config()))} kernels" in done.stdout
+
+
+if __name__ == "__main__":
+    report = compile_all()
+    print("\n".join(report))
+    failed = [line for line in report if line.startswith("FAILED")]
+    print(f"compiled {len(report) - len(failed)} kernels for sm_90 with Triton {triton.__version__}")
+    sys.exit(1 if failed else 0)
