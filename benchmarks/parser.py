@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from labeling.evaluation import score_against_lesions, score_against_mentions
-from labeling.label_model import majority_vote
+from labeling.functions import LABELING_FUNCTIONS
+from labeling.label_model import DawidSkeneModel, majority_vote
 from labeling.records import pairs_from_reports, read_reports, read_truth
 from labeling.report import ParsedReport, parse_reports
 from labeling.tokenizer import make_nlp
@@ -172,10 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     predicted = np.array([RESPONSE_CLASSES.index(x.label) if x.label else -1 for x in labels])
     regex_pred = regex_labels()
     mv = majority_vote(votes)
+    # The same label model without the impression's stated class: what the values and wording alone give.
+    keep = [j for j, name in enumerate(LABELING_FUNCTIONS) if name != "impression"]
+    without = DawidSkeneModel(n_classes=len(RESPONSE_CLASSES))
+    without.fit(votes[:, keep])
     acc = {
         "regex": float((regex_pred == gold).mean()),
         "mv": float((mv == gold).mean()),
         "model": float((predicted == gold).mean()),
+        "model_wo": float((without.predict(votes[:, keep]) == gold).mean()),
+        "mv_wo": float((majority_vote(votes[:, keep]) == gold).mean()),
     }
 
     command = "python benchmarks/parser.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -206,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         f"| pair class accuracy vs truth.csv | {acc['regex']:.3f} | label model {acc['model']:.3f} "
         f"(majority vote {acc['mv']:.3f}) |",
+        f"| pair class accuracy vs truth.csv, without lf_impression | – | label model {acc['model_wo']:.3f} "
+        f"(majority vote {acc['mv_wo']:.3f}) |",
         "",
     ]
     text = "\n".join(lines)
