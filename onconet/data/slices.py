@@ -205,7 +205,7 @@ def walk(data: bytes) -> tuple[list[_Element], str] | None:
                 pos = _skip_undefined_sequence(data, value_at, not explicit or vr == "UN")
                 elements.append((tag, value_at - size, value_at, pos, vr, explicit, True))
                 if tag == PIXEL_DATA:
-                    return elements, syntax
+                    return (elements, syntax) if _ends_cleanly(data, pos) else None
                 continue
             if tag == PIXEL_DATA and encapsulated(syntax):
                 return None  # compressed data must be encapsulated
@@ -220,10 +220,23 @@ def walk(data: bytes) -> tuple[list[_Element], str] | None:
             elif tag == _TRANSFER_SYNTAX:
                 syntax = data[value_at:pos].decode("ascii", "replace").strip("\x00 ")
             elif tag == PIXEL_DATA:
-                return (elements, syntax) if not in_meta else None
+                return (elements, syntax) if not in_meta and _ends_cleanly(data, pos) else None
     except (_Malformed, struct.error):
         return None
     return None  # no pixel data
+
+
+def _ends_cleanly(data: bytes, pos: int) -> bool:
+    """After the pixel data: the end of the file, or an element past it (trailing padding). A stray tail
+    of fewer than 8 bytes, or an element that belongs before the pixel data, goes to the pydicom path
+    (the general reader calls the first truncation)."""
+    rest = len(data) - pos
+    if rest == 0:
+        return True
+    if rest < 8:
+        return False
+    group, element = struct.unpack_from("<HH", data, pos)
+    return ((group << 16) | element) > PIXEL_DATA
 
 
 class SeriesReader:
@@ -363,6 +376,8 @@ class SeriesReader:
                 elif value_at + length > end or (tag == PIXEL_DATA and self._encapsulated):
                     return None
                 if tag == PIXEL_DATA:
+                    if not _ends_cleanly(data, value_at + length + (8 if self._encapsulated else 0)):
+                        return None
                     values[tag] = (vr, memoryview(data)[value_at : value_at + length])
                     return values
                 if wanted:

@@ -144,6 +144,9 @@ def test_broken_files_in_a_series_fail_with_the_named_errors(tmp_path):
     files[4].write_bytes(data[:-40])  # after the layout is learnt: the pixel data ends early
     with pytest.raises(UnreadableDicomError, match=rf"{files[4].name}: truncated pixel data"):
         read_series(files)
+    files[4].write_bytes(data + b"\x00" * 4)  # a stray tail after the pixel data, as the general reader
+    with pytest.raises(UnreadableDicomError, match=rf"{files[4].name}: the file ends inside"):
+        read_series(files)
     files[4].write_bytes(data[:300])  # the header ends early
     with pytest.raises(UnreadableDicomError, match=files[4].name):
         read_series(files)
