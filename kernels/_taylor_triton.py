@@ -209,10 +209,17 @@ def _contract_pairs(
 
 
 @triton.jit
-def _load_rows(base, rows, stride_n, valid, WIDTH: tl.constexpr, LIMIT):
+def _columns_mask(valid, cols, LIMIT, EVEN: tl.constexpr):
+    """valid rows × columns < LIMIT; EVEN (LIMIT = len(cols)): the rows alone, constant along the columns,
+    so that loads and stores of whole rows vectorize to 16-byte accesses."""
+    return valid[:, None] if EVEN else valid[:, None] & (cols[None, :] < LIMIT)
+
+
+@triton.jit
+def _load_rows(base, rows, stride_n, valid, WIDTH: tl.constexpr, LIMIT, EVEN: tl.constexpr = False):
     """Tile (len(rows), WIDTH) of a row-major slab; invalid rows and columns >= LIMIT read as 0."""
     cols = tl.arange(0, WIDTH)
-    mask = valid[:, None] & (cols[None, :] < LIMIT)
+    mask = _columns_mask(valid, cols, LIMIT, EVEN)
     return tl.load(base + rows[:, None] * stride_n + cols[None, :], mask=mask, other=0.0)
 
 
@@ -329,14 +336,27 @@ def _gathered_pairs(
 
 @triton.jit
 def _load_key_tile(
-    K_BASE, V_BASE, MASK_BASE, rows, stop, stride_kn, stride_vn, HAS_MASK: tl.constexpr, DP, DV, D_QK, D_V
+    K_BASE,
+    V_BASE,
+    MASK_BASE,
+    rows,
+    stop,
+    stride_kn,
+    stride_vn,
+    HAS_MASK: tl.constexpr,
+    DP,
+    DV,
+    D_QK,
+    D_V,
+    EVEN_QK: tl.constexpr = False,
+    EVEN_V: tl.constexpr = False,
 ):
     """(valid, k, v) of the tile ``rows``: rows past ``stop`` or masked out are invalid and read as 0."""
     valid = rows < stop
     if HAS_MASK:
         valid = valid & (tl.load(MASK_BASE + rows, mask=valid, other=0) != 0)
-    k = _load_rows(K_BASE, rows, stride_kn, valid, DP, D_QK)
-    v = _load_rows(V_BASE, rows, stride_vn, valid, DV, D_V)
+    k = _load_rows(K_BASE, rows, stride_kn, valid, DP, D_QK, EVEN_QK)
+    v = _load_rows(V_BASE, rows, stride_vn, valid, DV, D_V, EVEN_V)
     return valid, k, v
 
 
@@ -383,6 +403,8 @@ def _state_partial_kernel(
     PRECISION: tl.constexpr,
     SYMMETRIC: tl.constexpr = 0,
     PREFETCH: tl.constexpr = False,
+    EVEN_QK: tl.constexpr = False,
+    EVEN_V: tl.constexpr = False,
 ):
     """Partial S = Σ φ(k) vᵀ and z = Σ w φ(k) of one chunk (w = 1 per real key, or WEIGHT (bh·N + n)).
 
@@ -414,7 +436,7 @@ def _state_partial_kernel(
     if PREFETCH:  # the next tile's loads are issued before this tile's math (the loop is not pipelined)
         valid_next, k_next, v_next = _load_key_tile(
             k_base, v_base, mask_base, start + tl.arange(0, BLOCK_N), stop, stride_kn, stride_vn,
-            HAS_MASK, DP, DV, D_QK, D_V,
+            HAS_MASK, DP, DV, D_QK, D_V, EVEN_QK, EVEN_V,
         )  # fmt: skip
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
@@ -422,11 +444,24 @@ def _state_partial_kernel(
             valid, k, v = valid_next, k_next, v_next
             valid_next, k_next, v_next = _load_key_tile(
                 k_base, v_base, mask_base, rows + BLOCK_N, stop, stride_kn, stride_vn,
-                HAS_MASK, DP, DV, D_QK, D_V,
+                HAS_MASK, DP, DV, D_QK, D_V, EVEN_QK, EVEN_V,
             )  # fmt: skip
         else:
             valid, k, v = _load_key_tile(
-                k_base, v_base, mask_base, rows, stop, stride_kn, stride_vn, HAS_MASK, DP, DV, D_QK, D_V
+                k_base,
+                v_base,
+                mask_base,
+                rows,
+                stop,
+                stride_kn,
+                stride_vn,
+                HAS_MASK,
+                DP,
+                DV,
+                D_QK,
+                D_V,
+                EVEN_QK,
+                EVEN_V,
             )
         kt = tl.trans(k)
         if SYMMETRIC:
@@ -558,6 +593,8 @@ def _output_kernel(
     PAIRS=None,
     SYMMETRIC: tl.constexpr = 0,
     PREFETCH: tl.constexpr = False,
+    EVEN_QK: tl.constexpr = False,
+    EVEN_V: tl.constexpr = False,
 ):
     """y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c); SYMMETRIC: the quadratic part over the distinct products only
     (off-diagonal ones weighted 2), against the matching rows of the full state."""
@@ -581,17 +618,16 @@ def _output_kernel(
         coef_a = tl.where(first_a == second_a, scale2, 2.0 * scale2)
         coef_b = tl.where(first_b == second_b, scale2, 2.0 * scale2)
     if PREFETCH:  # the next tile's load is issued before this tile's math (the loop is not pipelined)
-        q_next = _load_rows(
-            q_base, start + tl.arange(0, BLOCK_N), stride_qn, start + tl.arange(0, BLOCK_N) < stop, DP, D_QK
-        )
+        first_rows = start + tl.arange(0, BLOCK_N)
+        q_next = _load_rows(q_base, first_rows, stride_qn, first_rows < stop, DP, D_QK, EVEN_QK)
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
         valid = rows < stop
         if PREFETCH:
             q = q_next
-            q_next = _load_rows(q_base, rows + BLOCK_N, stride_qn, rows + BLOCK_N < stop, DP, D_QK)
+            q_next = _load_rows(q_base, rows + BLOCK_N, stride_qn, rows + BLOCK_N < stop, DP, D_QK, EVEN_QK)
         else:
-            q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK)
+            q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK, EVEN_QK)
         qf = q.to(tl.float32)
         if SYMMETRIC:
             qq_a = _gathered_pairs(
@@ -609,7 +645,7 @@ def _output_kernel(
         num += s0[None, :]
         den, _ = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2)
         out = num / den[:, None]
-        mask = valid[:, None] & (e[None, :] < D_V)
+        mask = _columns_mask(valid, e, D_V, EVEN_V)
         tl.store(o_base + rows[:, None] * stride_on + e[None, :], out.to(dtype), mask=mask)
 
 
@@ -662,6 +698,8 @@ def _query_grad_kernel(
     ACCUMULATE: tl.constexpr,
     STORE_DNUM: tl.constexpr,
     PREFETCH: tl.constexpr = False,
+    EVEN_QK: tl.constexpr = False,
+    EVEN_V: tl.constexpr = False,
 ):
     """dq (if COMPUTE_DQ), the chunk's partial dŜ, dẑ (if ACCUMULATE), and dnum, dden to memory (if
     STORE_DNUM, for ``_state_partial_kernel`` to accumulate dŜ, dẑ instead)."""
@@ -688,22 +726,22 @@ def _query_grad_kernel(
     dz0 = tl.zeros((BLOCK_N,), tl.float32)
     if PREFETCH:  # the next tile's loads are issued before this tile's math (the loop is not pipelined)
         rows = start + tl.arange(0, BLOCK_N)
-        q_next = _load_rows(q_base, rows, stride_qn, rows < stop, DP, D_QK)
-        grad_next = _load_rows(g_base, rows, stride_gn, rows < stop, DV, D_V)
-        out_next = _load_rows(o_base, rows, stride_on, rows < stop, DV, D_V)
+        q_next = _load_rows(q_base, rows, stride_qn, rows < stop, DP, D_QK, EVEN_QK)
+        grad_next = _load_rows(g_base, rows, stride_gn, rows < stop, DV, D_V, EVEN_V)
+        out_next = _load_rows(o_base, rows, stride_on, rows < stop, DV, D_V, EVEN_V)
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
         valid = rows < stop
         if PREFETCH:
             q, grad, out = q_next, grad_next.to(tl.float32), out_next.to(tl.float32)
             ahead = rows + BLOCK_N
-            q_next = _load_rows(q_base, ahead, stride_qn, ahead < stop, DP, D_QK)
-            grad_next = _load_rows(g_base, ahead, stride_gn, ahead < stop, DV, D_V)
-            out_next = _load_rows(o_base, ahead, stride_on, ahead < stop, DV, D_V)
+            q_next = _load_rows(q_base, ahead, stride_qn, ahead < stop, DP, D_QK, EVEN_QK)
+            grad_next = _load_rows(g_base, ahead, stride_gn, ahead < stop, DV, D_V, EVEN_V)
+            out_next = _load_rows(o_base, ahead, stride_on, ahead < stop, DV, D_V, EVEN_V)
         else:
-            q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK)
-            grad = _load_rows(g_base, rows, stride_gn, valid, DV, D_V).to(tl.float32)
-            out = _load_rows(o_base, rows, stride_on, valid, DV, D_V).to(tl.float32)
+            q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK, EVEN_QK)
+            grad = _load_rows(g_base, rows, stride_gn, valid, DV, D_V, EVEN_V).to(tl.float32)
+            out = _load_rows(o_base, rows, stride_on, valid, DV, D_V, EVEN_V).to(tl.float32)
         qf = q.to(tl.float32)
         den, t = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2)
         inv_den = 1.0 / den
@@ -722,7 +760,7 @@ def _query_grad_kernel(
             g2 = tl.dot(dnum_mm, s2_t, input_precision=PRECISION)
             quad = _contract_pairs(g2, q, BLOCK_N, DP, QUAD_MODE, PRECISION, CONTRACT_PRECISION)
             dq = scale1 * g1 + (2.0 * scale2) * (quad + dden[:, None] * t)
-            mask = valid[:, None] & (i[None, :] < D_QK)
+            mask = _columns_mask(valid, i, D_QK, EVEN_QK)
             tl.store(dq_base + rows[:, None] * stride_dqn + i[None, :], dq.to(dtype), mask=mask)
 
         if ACCUMULATE:
@@ -781,6 +819,8 @@ def _key_grad_kernel(
     PRECISION: tl.constexpr,
     CONTRACT_PRECISION: tl.constexpr,
     PREFETCH: tl.constexpr = False,
+    EVEN_QK: tl.constexpr = False,
+    EVEN_V: tl.constexpr = False,
 ):
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
@@ -801,7 +841,7 @@ def _key_grad_kernel(
     if PREFETCH:  # the next tile's loads are issued before this tile's math (the loop is not pipelined)
         valid_next, k_next, v_next = _load_key_tile(
             k_base, v_base, mask_base, start + tl.arange(0, BLOCK_N), stop, stride_kn, stride_vn,
-            HAS_MASK, DP, DV, D_QK, D_V,
+            HAS_MASK, DP, DV, D_QK, D_V, EVEN_QK, EVEN_V,
         )  # fmt: skip
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
@@ -810,11 +850,24 @@ def _key_grad_kernel(
             valid, k, v = valid_next, k_next, v_next
             valid_next, k_next, v_next = _load_key_tile(
                 k_base, v_base, mask_base, rows + BLOCK_N, stop, stride_kn, stride_vn,
-                HAS_MASK, DP, DV, D_QK, D_V,
+                HAS_MASK, DP, DV, D_QK, D_V, EVEN_QK, EVEN_V,
             )  # fmt: skip
         else:
             valid, k, v = _load_key_tile(
-                k_base, v_base, mask_base, rows, stop, stride_kn, stride_vn, HAS_MASK, DP, DV, D_QK, D_V
+                k_base,
+                v_base,
+                mask_base,
+                rows,
+                stop,
+                stride_kn,
+                stride_vn,
+                HAS_MASK,
+                DP,
+                DV,
+                D_QK,
+                D_V,
+                EVEN_QK,
+                EVEN_V,
             )
         kf = k.to(tl.float32)
 
@@ -824,7 +877,7 @@ def _key_grad_kernel(
         dv = tl.dot(k, ds1, dv, input_precision=PRECISION)
         dv += ds0[None, :]
         dv = tl.where(valid[:, None], dv, 0.0)  # padded keys take no part
-        mask_v = in_range[:, None] & (e[None, :] < D_V)
+        mask_v = _columns_mask(in_range, e, D_V, EVEN_V)
         tl.store(dv_base + rows[:, None] * stride_dvn + e[None, :], dv.to(dtype), mask=mask_v)
 
         # dk = dS1 v + dz1 + 2 (Σ_j (dS2 v)_ij k_j + dz2 k)
@@ -833,7 +886,7 @@ def _key_grad_kernel(
         quad = _contract_pairs(g2, k, BLOCK_N, DP, QUAD_MODE, PRECISION, CONTRACT_PRECISION)
         quad += tl.dot(kf, dz2, input_precision="ieee")
         dk = tl.where(valid[:, None], g1 + 2.0 * quad, 0.0)
-        mask_k = in_range[:, None] & (i[None, :] < D_QK)
+        mask_k = _columns_mask(in_range, i, D_QK, EVEN_QK)
         tl.store(dk_base + rows[:, None] * stride_dkn + i[None, :], dk.to(dtype), mask=mask_k)
 
 
@@ -897,6 +950,11 @@ def _precisions(dtype: torch.dtype) -> tuple[str, str]:
     # float32 inputs: exact float32 matmuls; 16-bit inputs: 16-bit operands, and tf32 for the one float32
     # contraction of the selection variant.
     return ("ieee", "ieee") if dtype == torch.float32 else ("ieee", "tf32")
+
+
+def _even(d: int, d_v: int, dv_pad: int) -> dict[str, bool]:
+    """Whether q/k and v rows fill their padded tiles (no column masks: 16-byte loads and stores)."""
+    return {"EVEN_QK": d == FEATURE_PAD, "EVEN_V": d_v == dv_pad}
 
 
 def _value_pad(dv: int) -> int:
@@ -977,6 +1035,7 @@ def forward(
     cfg = _config
     rows_per_chunk, n_chunks = chunking(n, batch * heads, q.device, chunks)
     precision, _ = _precisions(q.dtype)
+    even = _even(d, d_v, dv_pad)
     mask, stride_mb = _mask_arg(key_padding_mask, k)
 
     part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
@@ -994,7 +1053,7 @@ def forward(
         k, v, mask, k, part_s, part_z, pairs, n, heads, rows_per_chunk,
         *k.stride()[:3], *v.stride()[:3], stride_mb, d, d_v,
         HAS_MASK=key_padding_mask is not None, HAS_WEIGHT=False, SYMMETRIC=cfg.state_products,
-        PREFETCH=cfg.prefetch,
+        PREFETCH=cfg.prefetch, **even,
         **common, **_tile_kwargs(cfg.state, dv_pad, q.dtype, True),
     )  # fmt: skip
     inv_scale = _empty(batch * heads, device=q.device, dtype=torch.float32)
@@ -1004,7 +1063,7 @@ def forward(
     _output_kernel[grid](
         q, state, norm, inv_scale, out, eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
         *q.stride()[:3], *out.stride()[:3], d, d_v, PAIRS=pairs, SYMMETRIC=cfg.output_products,
-        PREFETCH=cfg.prefetch,
+        PREFETCH=cfg.prefetch, **even,
         **common, **_tile_kwargs(cfg.output, dv_pad, q.dtype, False),
     )  # fmt: skip
     return out, (state, norm, inv_scale)
@@ -1030,6 +1089,7 @@ def backward(
     cfg = _config
     rows_per_chunk, n_chunks = chunking(n, batch * heads, q.device, chunks)
     precision, contract_precision = _precisions(q.dtype)
+    even = _even(d, d_v, dv_pad)
     mask, stride_mb = _mask_arg(key_padding_mask, k)
     common = {
         "DP": FEATURE_PAD,
@@ -1063,6 +1123,7 @@ def backward(
             eps, scale1, scale2, n, heads, rows_per_chunk,
             *q.stride()[:3], *out.stride()[:3], *grad_out.stride()[:3], *dq.stride()[:3], d, d_v,
             COMPUTE_DQ=compute_dq, ACCUMULATE=accumulate, STORE_DNUM=store_dnum, PREFETCH=cfg.prefetch_grads,
+            **even,
             **common,
             **_tile_kwargs(tile, dv_pad, q.dtype, accumulate),
         )  # fmt: skip
@@ -1073,7 +1134,7 @@ def backward(
         _state_partial_kernel[grid](
             q, dnum, q, dden, part_s, part_z, _pairs_table(q.device), n, heads, rows_per_chunk,
             *q.stride()[:3], heads * dnum.stride(0), dnum.stride(0), dnum.stride(1), 0, d, d_v,
-            HAS_MASK=False, HAS_WEIGHT=True, SYMMETRIC=cfg.state_products, PREFETCH=cfg.prefetch,
+            HAS_MASK=False, HAS_WEIGHT=True, SYMMETRIC=cfg.state_products, PREFETCH=cfg.prefetch, **even,
             **state_common, **_tile_kwargs(cfg.query_state, dv_pad, q.dtype, True),
         )  # fmt: skip
         dstate, dnorm = _reduce(
@@ -1093,7 +1154,7 @@ def backward(
     _key_grad_kernel[grid](
         k, v, mask, dstate, dnorm, dk, dval, n, heads, rows_per_chunk,
         *k.stride()[:3], *v.stride()[:3], stride_mb, *dk.stride()[:3], *dval.stride()[:3], d, d_v,
-        HAS_MASK=key_padding_mask is not None, PREFETCH=cfg.prefetch_grads,
+        HAS_MASK=key_padding_mask is not None, PREFETCH=cfg.prefetch_grads, **even,
         **common, **_tile_kwargs(cfg.key_grad, dv_pad, q.dtype, False),
     )  # fmt: skip
     return dq, dk, dval
