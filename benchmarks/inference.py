@@ -307,6 +307,9 @@ def main() -> None:
     torch.set_num_threads(threads)
     stages["model"] = time_model(module, tuple(data["spatial_size"]), args.batch_size, device)
     started = time.perf_counter()
+    plan_inference(dicom, workers=max(1, args.num_workers))  # what infer does first, timed alone
+    planning = time.perf_counter() - started
+    started = time.perf_counter()
     summary = infer(dicom, ckpt, work / "out", batch_size=args.batch_size, num_workers=args.num_workers,
                     progress=False)  # fmt: skip
     end_to_end = time.perf_counter() - started
@@ -331,6 +334,11 @@ def main() -> None:
         "| 100 % |",
         f"| **end to end** (`infer`, incl. discovery {summary.pairs_planned} pairs) | "
         f"{1000 * end_to_end / summary.pairs_planned:.1f} | {summary.pairs_planned / end_to_end:.2f} | - |",
+        f"| of which discovery + planning ({max(1, args.num_workers)} processes, timed alone) | "
+        f"{1000 * planning / summary.pairs_planned:.1f} | {summary.pairs_planned / planning:.2f} | - |",
+        f"| of which the predict loop (workers start, read..model, write) | "
+        f"{1000 * summary.loop_seconds / summary.pairs_planned:.1f} | "
+        f"{summary.pairs_planned / summary.loop_seconds:.2f} | - |",
         f"| DICOM byte floor (read the files + frombuffer + rescale) | {1000 * floor:.1f} | {1 / floor:.2f} "
         f"| {100 * floor / data_total:.0f} % |",
         "",

@@ -497,16 +497,30 @@ def series_skip_reason(ds: Header) -> str | None:
     return None
 
 
+_MEDIA_SOP_CLASS = 0x00020002
+#: One reader per process for discovery: files come sorted by folder, so consecutive files are mostly
+#: slices of one series and follow its learnt layout.
+_DISCOVERY_READER = SeriesReader(_READ_TAG_SET | {_MEDIA_SOP_CLASS})
+
+
 def read_instance_header(path: str | os.PathLike) -> InstanceHeader | Skipped:
     """The discovery fields of one file, or why the file is skipped."""
     path = Path(path)
     try:
-        ds = read_dataset(path, pixels=False, tags=_DISCOVERY_TAG_SET)
+        ds: Header | None = _DISCOVERY_READER.read(path)
+    except OSError:
+        ds = None  # read_dataset names the problem
+    try:
+        if ds is None:  # not an image file the series reader handles: the general reader, as before
+            ds = read_dataset(path, pixels=False, tags=_DISCOVERY_TAG_SET)
     except NotDicomError:
         return Skipped(str(path), "not a DICOM file")
     except UnreadableDicomError as err:
         return Skipped(str(path), "unreadable DICOM file (truncated or corrupt)", str(err))
-    meta_sop = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+    if type(ds) is SliceHeader:
+        meta_sop = header_text(ds, _MEDIA_SOP_CLASS)
+    else:
+        meta_sop = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
     if meta_sop == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
         return Skipped(str(path), "DICOMDIR (directory index, not an image)")
     study_uid, series_uid = header_text(ds, "StudyInstanceUID"), header_text(ds, "SeriesInstanceUID")

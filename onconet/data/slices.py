@@ -47,7 +47,8 @@ from onconet.data.fast_read import (
 _TRANSFER_SYNTAX = 0x00020010
 _GROUP_LENGTH = 0x00020000
 _U32 = struct.Struct("<I")
-#: Give up learning a series' layout after this many files that did not follow it (mixed exporters).
+#: After this many walked files in a row that did not follow the layout (mixed exporters, a new series in
+#: a long discovery run), forget it and learn afresh from the next file.
 MAX_RELEARNS = 8
 
 
@@ -276,6 +277,7 @@ class SeriesReader:
             followed = self._follow(data)
             if followed is not None:
                 self.followed += 1
+                self._relearns = 0
                 syntax = self._reference[2]  # type: ignore[index]
                 return SliceHeader(filename, followed, data, syntax, self._undefined, self._raw_cache)
         walked = walk(data)
@@ -299,11 +301,10 @@ class SeriesReader:
 
     def _learn(self, data: bytes, elements: list[_Element], syntax: str) -> None:
         """Update the layout from a walked file: which elements vary, and the steps to follow it."""
+        if self._reference is not None and self._relearns >= MAX_RELEARNS:
+            self._reference, self._variable, self._relearns = None, set(), 0
         if self._reference is not None:
             ref_data, ref_elements, ref_syntax = self._reference
-            if self._relearns >= MAX_RELEARNS:
-                self._steps = None
-                return
             self._relearns += 1
             same_layout = syntax == ref_syntax and [e[0] for e in elements] == [e[0] for e in ref_elements]
             if same_layout:

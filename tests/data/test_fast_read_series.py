@@ -16,6 +16,7 @@ import pytest
 from dicom_factory import pet_header, ramp, write_series
 from pydicom.uid import ImplicitVRLittleEndian, RLELossless
 
+from onconet.data import dicom
 from onconet.data.dicom import (
     _READ_TAG_SET,
     HEADER_KEYWORDS,
@@ -27,6 +28,7 @@ from onconet.data.dicom import (
     load_series_datasets,
     pixel_matrix,
     read_datasets,
+    read_instance_header,
     read_series,
     series_skip_reason,
 )
@@ -101,6 +103,16 @@ def test_synthetic_pair_is_read_bit_identically_and_through_the_learnt_layout(sy
         reader.read(path)
     # two files walked to learn which elements vary; every later one compared as runs of bytes
     assert reader.walked <= 3 and reader.followed == len(files) - reader.walked
+
+
+def test_discovery_through_the_series_reader_equals_the_general_reader(synthetic_cohort, monkeypatch):
+    files = [path for path in iter_files(synthetic_cohort.dicom_dir) if "SYN0001" in path.parts]
+    files += [synthetic_cohort.dicom_dir.parent / "cohort.json", files[0].parent]  # not DICOM, a folder
+    dicom._DISCOVERY_READER.followed = 0
+    fast = [read_instance_header(path) for path in files]
+    assert dicom._DISCOVERY_READER.followed > 0.9 * len(files)
+    monkeypatch.setattr(dicom._DISCOVERY_READER, "read", lambda path: None)  # the general reader only
+    assert fast == [read_instance_header(path) for path in files]
 
 
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, RLELossless])
