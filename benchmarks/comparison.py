@@ -265,7 +265,8 @@ def evaluate(predictions: Path, truth: Path, out: Path, bootstrap: int) -> dict[
     if main([*args, "--bootstrap", str(bootstrap)]) != 0:
         raise OncoNetError(f"onconet evaluate failed on {predictions}")
     row = next(r for r in read_rows(out / "metrics.csv") if r["site"] == "all")
-    return {k: (float(v) if k != "site" else v) for k, v in row.items()}
+    # evaluate leaves a metric blank when it is undefined (e.g. AUROC on a test set of one class)
+    return {k: (float(v) if v != "" else float("nan")) if k != "site" else v for k, v in row.items()}
 
 
 def cell(row: dict[str, float], metric: str) -> str:
