@@ -374,6 +374,38 @@ def graph_times(n: int, log: Callable[[str], None]) -> None:
     log(f"N={n:,}: CUDA-graph replay of ours: forward {times[0]:.3f} ms, forward+backward {times[1]:.3f} ms")
 
 
+T = taylor_triton.Tile
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "state_products=2": {"state_products": 2},
+    "output_products=2": {"output_products": 2},
+    "state_products=1": {"state_products": 1},
+    "prefetch": {"prefetch": True},
+    "prefetch_grads": {"prefetch_grads": True},
+    "state tiles (64, 8)": {"state": T(64, 8), "query_state": T(64, 8)},
+    "state tiles (32, 4)": {"state": T(32, 4), "query_state": T(32, 4)},
+    "state tiles (128, 8)": {"state": T(128, 8), "query_state": T(128, 8)},
+    "output tile (128, 8)": {"output": T(128, 8)},
+    "output tile (32, 4)": {"output": T(32, 4)},
+    "key_grad tile (128, 8)": {"key_grad": T(128, 8)},
+    "query_dq tile (64, 8)": {"query_dq": T(64, 8)},
+    "programs_per_sm=1": {"programs_per_sm": 1},
+    "programs_per_sm=3": {"programs_per_sm": 3},
+}
+
+
+def compare_variants(n: int, log: Callable[[str], None]) -> None:
+    """GPU time (CUDA-graph replay: no host gaps, unlike the wall-clock sweep) of each launch-config
+    variant, then each one's per-kernel profile."""
+    log(f"Variants at N={n:,}, CUDA-graph replay (forward, forward+backward):")
+    for label, overrides in VARIANTS.items():
+        with taylor_triton.launch_config(**overrides):
+            graph_times(n, lambda line, label=label: log(f"  {label}: {line}"))
+    for label, overrides in VARIANTS.items():
+        with taylor_triton.launch_config(**overrides):
+            profile_kernels(n, lambda line, label=label: log(f"  {label}: {line}"))
+
+
 def profile_kernels(n: int, log: Callable[[str], None]) -> None:
     """GPU time per kernel of one forward+backward of ours (torch.profiler), against the wall time."""
     from torch.profiler import ProfilerActivity, profile
@@ -491,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile-only", action="store_true", help="with --precompile: compile the sweep variants, then stop"
     )
+    parser.add_argument(
+        "--variants", action="store_true", help="GPU time of each launch-config variant, then stop"
+    )
     parser.add_argument("--no-fla", action="store_true", help="leave out the fla anchors")
     parser.add_argument("--no-mixers", action="store_true", help="do not run benchmarks/kernels_mixers.py")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -535,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
         best = sweep(log=log)
         taylor_triton.set_config(best)
     log(f"Launch config: {taylor_triton.current_config()}")
+    if args.variants:
+        compare_variants(32768, log)
+        return 0
 
     with_fla = not args.no_fla and importlib.util.find_spec("fla") is not None
     if not with_fla:
