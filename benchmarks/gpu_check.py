@@ -76,12 +76,8 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
             {"shape": headline, "dtype": torch.bfloat16, "variants": ("query_backward",)},
         ),
         (
-            "headline, the other feature-product and prefetch variants",
-            {
-                "shape": headline,
-                "dtype": torch.bfloat16,
-                "variants": ("state_products", "output_products", "prefetch", "prefetch_grads"),
-            },
+            "headline, without the gradient kernels' prefetch",
+            {"shape": headline, "dtype": torch.bfloat16, "variants": ("prefetch_grads",)},
         ),
         (
             "B2 H4 N20000 d16 D128 bf16 mask",
@@ -91,24 +87,12 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
             "B1 H3 N5001 d8 D48 fp16 mask",
             {"shape": (1, 3, 5001 // scale, 8, 48), "dtype": torch.float16, "mask": True},
         ),
-        (
-            "B1 H3 N5001 d8 D48 fp16 mask, the other feature-product variants",
-            {
-                "shape": (1, 3, 5001 // scale, 8, 48),
-                "dtype": torch.float16,
-                "mask": True,
-                "variants": ("state_products", "output_products"),
-            },
-        ),
         ("B1 H2 N3000 d16 D64 fp32", {"shape": (1, 2, 3000 // scale, 16, 64), "dtype": torch.float32}),
     ]
 
 
 VARIANTS = {
     "query_backward": ("fused", "two_pass", "state_kernel"),
-    "state_products": (0, 1, 2),
-    "output_products": (0, 1, 2),
-    "prefetch": (False, True),
     "prefetch_grads": (False, True),
 }
 

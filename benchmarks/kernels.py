@@ -237,37 +237,14 @@ def _query_backward_candidates(base: taylor_triton.LaunchConfig) -> dict[str, ta
     return candidates
 
 
-PRODUCT_OPTIONS = (0, 1, 2)  # x⊗x: all d² products; the distinct ones by loads; by tl.gather
-PREFETCH_OPTIONS = ((False, False), (True, False), (False, True), (True, True))  # (forward, gradients)
-
-
 def sweep_candidates() -> list[taylor_triton.LaunchConfig]:
-    """Configurations to compile ahead: the prefetch choices; every pair of feature-product variants
-    (state, output) with and without prefetching; each kernel's tile varied alone and the query-backward
-    variants for prefetching kernels on all or on the distinct products via tl.gather."""
-    default = taylor_triton.current_config()
-    candidates = [dataclasses.replace(default, prefetch=f, prefetch_grads=g) for f, g in PREFETCH_OPTIONS]
-    for prefetch in (False, True):
-        for state_products in PRODUCT_OPTIONS:
-            for output_products in PRODUCT_OPTIONS:
-                candidates.append(
-                    dataclasses.replace(
-                        default,
-                        state_products=state_products,
-                        output_products=output_products,
-                        prefetch=prefetch,
-                        prefetch_grads=prefetch,
-                    )
-                )
-    for products in (0, 2):
-        base = dataclasses.replace(
-            default, state_products=products, output_products=products, prefetch=True, prefetch_grads=True
-        )
-        for kernel, options in TILE_OPTIONS.items():
-            candidates += [
-                dataclasses.replace(base, **{kernel: taylor_triton.Tile(*tile)}) for tile in options
-            ]
-        candidates += list(_query_backward_candidates(base).values())
+    """Configurations to compile ahead: each kernel's tile varied alone, the query-backward variants, and
+    the gradient kernels without prefetching."""
+    base = taylor_triton.current_config()
+    candidates = [base, dataclasses.replace(base, prefetch_grads=not base.prefetch_grads)]
+    for kernel, options in TILE_OPTIONS.items():
+        candidates += [dataclasses.replace(base, **{kernel: taylor_triton.Tile(*tile)}) for tile in options]
+    candidates += list(_query_backward_candidates(base).values())
     return list(dict.fromkeys(candidates))
 
 
@@ -296,8 +273,8 @@ def precompile(configs: list[taylor_triton.LaunchConfig], n: int, workers: int) 
 
 
 def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.LaunchConfig:
-    """Coordinate search: prefetching, the feature-product variants, each kernel's tile, the split query
-    backward, programs per SM."""
+    """Coordinate search: prefetching in the gradient kernels, each kernel's tile, the split query
+    backward, programs per SM (wall-clock medians; compare close calls with ``--variants``)."""
     q, k, v = _inputs(n)
     best = taylor_triton.current_config()
 
@@ -319,14 +296,8 @@ def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.L
 
     base = trial("default", best)
     log(f"sweep N={n}, starting from {best} ({base})")
-    variants = {
-        f"prefetch={f}, prefetch_grads={g}": dataclasses.replace(best, prefetch=f, prefetch_grads=g)
-        for f, g in PREFETCH_OPTIONS
-    }
-    pick(variants, lambda f, b: f + b)
-    for field in ("state_products", "output_products"):
-        variants = {f"{field}={x}": dataclasses.replace(best, **{field: x}) for x in PRODUCT_OPTIONS}
-        pick(variants, (lambda f, b: f + b) if field == "state_products" else (lambda f, b: f))
+    variants = {f"prefetch_grads={x}": dataclasses.replace(best, prefetch_grads=x) for x in (False, True)}
+    pick(variants, lambda f, b: b)
     for kernel, options in TILE_OPTIONS.items():
         candidates = {
             f"{kernel} tile {tile}": dataclasses.replace(best, **{kernel: taylor_triton.Tile(*tile)})
@@ -377,11 +348,7 @@ def graph_times(n: int, log: Callable[[str], None]) -> None:
 T = taylor_triton.Tile
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "state_products=2": {"state_products": 2},
-    "output_products=2": {"output_products": 2},
-    "state_products=1": {"state_products": 1},
-    "prefetch": {"prefetch": True},
-    "prefetch_grads": {"prefetch_grads": True},
+    "prefetch_grads off": {"prefetch_grads": False},
     "state tiles (64, 8)": {"state": T(64, 8), "query_state": T(64, 8)},
     "state tiles (32, 4)": {"state": T(32, 4), "query_state": T(32, 4)},
     "state tiles (128, 8)": {"state": T(128, 8), "query_state": T(128, 8)},

@@ -23,11 +23,6 @@ Backward, with g = dL/dy, den = φ̃(q)ᵀẑ + eps/c, dnum = g/den, dden = -(g�
 The quadratic parts use the symmetry of S2, dS2 (as d × d matrices per column): the derivative of
 x⊗x contracted with a symmetric G is 2 G x.
 
-Distinct products (``LaunchConfig.state_products`` / ``output_products`` 1 or 2): S2 is symmetric, so the
-state kernels may accumulate only the d(d+1)/2 rows x_i x_j with i ≤ j (136 for d = 16, as tiles of
-128 + 16 rows, order of :func:`symmetric_pairs`) and ``_reduce_kernel`` copies each to rows (i, j) and
-(j, i) of the full state; the output kernel may multiply the distinct query products, off-diagonal ones
-weighted 2, against those rows. Both cut the matmul work and the accumulator by 44 %.
 """
 
 from __future__ import annotations
@@ -45,11 +40,6 @@ FEATURE_PAD = 16  # d is padded to 16: the smallest matmul extent of the tensor 
 QUAD_FEATURES = FEATURE_PAD * FEATURE_PAD
 STATE_ROWS = QUAD_FEATURES + FEATURE_PAD + 1  # rows of S (and entries of z): S2, S1, S0
 REDUCE_ROWS = 16
-# Symmetric variant: the d(d+1)/2 = 136 distinct products x_i x_j (i ≤ j) as one 128-row and one 16-row
-# tile (power-of-two extents for tl.dot; 8 rows of the second are padding), instead of all 256.
-SYM_A = tl.constexpr(128)
-SYM_B = tl.constexpr(16)
-SYM_ROWS = tl.constexpr(144)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,15 +66,8 @@ class LaunchConfig:
             product in the matmul dtype + reshape (half the registers of 0).
         programs_per_sm: target programs per multiprocessor when choosing the number of chunks.
         wide_value_warps: warps of the kernels holding a (d² × D) accumulator when D > 64.
-        state_products: the products x_i x_j the state kernels (forward, and the state gradient of
-            query_backward "state_kernel") multiply: 0 = all d²; 1, 2 = only the d(d+1)/2 distinct ones
-            (i ≤ j; the 136 of d = 16 as tiles of 128 + 16 rows), both factors gathered from the
-            cache-resident rows by loads (1) or from the loaded row tile by tl.gather (2); the reduction
-            then expands the state to the full symmetric d² rows.
-        output_products: the same choice for the output kernel (off-diagonal products weighted 2).
-        prefetch: the state and output kernels load the next tile before the math of this one (Triton
-            does not software-pipeline these loops: the loads do not feed tl.dot directly).
-        prefetch_grads: the same for the query- and key-gradient kernels.
+        prefetch_grads: the query- and key-gradient kernels load the next tile before the math of this
+            one (Triton software-pipelines none of these loops: their loads do not feed tl.dot directly).
         poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
     """
 
@@ -100,10 +83,7 @@ class LaunchConfig:
     quad_mode: int = 0
     programs_per_sm: int = 2
     wide_value_warps: int = 16
-    state_products: int = 0
-    output_products: int = 0
-    prefetch: bool = False
-    prefetch_grads: bool = False
+    prefetch_grads: bool = True
     poison: bool = False
 
     @property
@@ -157,15 +137,9 @@ def _selection(ROWS: tl.constexpr, COLS: tl.constexpr, DIVIDE: tl.constexpr, dty
 def _pair_products(
     a, b, BLOCK_N: tl.constexpr, DP: tl.constexpr, QUAD_MODE: tl.constexpr, PRECISION: tl.constexpr
 ):
-    """(BLOCK_N, DP) a, b in the matmul dtype -> (BLOCK_N, DP*DP), column i*DP + j = a_i b_j.
-
-    float32 for QUAD_MODE 0 and 1; the matmul dtype for QUAD_MODE 2 (a 16-bit product of 16-bit factors
-    is the float32 product rounded once, the rounding the matmul operand gets anyway, in half the registers).
-    """
+    """(BLOCK_N, DP) a, b in the matmul dtype -> (BLOCK_N, DP*DP) float32, column i*DP + j = a_i b_j."""
     if QUAD_MODE == 0:
         return tl.reshape(a.to(tl.float32)[:, :, None] * b.to(tl.float32)[:, None, :], (BLOCK_N, DP * DP))
-    elif QUAD_MODE == 2:
-        return tl.reshape(a[:, :, None] * b[:, None, :], (BLOCK_N, DP * DP))
     else:
         first = tl.dot(a, _selection(DP, DP * DP, True, a.dtype), input_precision=PRECISION)
         second = tl.dot(b, _selection(DP, DP * DP, False, b.dtype), input_precision=PRECISION)
@@ -176,12 +150,9 @@ def _pair_products(
 def _pair_products_t(
     at, bt, BLOCK_N: tl.constexpr, DP: tl.constexpr, QUAD_MODE: tl.constexpr, PRECISION: tl.constexpr
 ):
-    """(DP, BLOCK_N) a, b in the matmul dtype -> (DP*DP, BLOCK_N), row i*DP + j = a_i b_j (dtypes as for
-    :func:`_pair_products`)."""
+    """(DP, BLOCK_N) a, b in the matmul dtype -> (DP*DP, BLOCK_N) float32, row i*DP + j = a_i b_j."""
     if QUAD_MODE == 0:
         return tl.reshape(at.to(tl.float32)[:, None, :] * bt.to(tl.float32)[None, :, :], (DP * DP, BLOCK_N))
-    elif QUAD_MODE == 2:
-        return tl.reshape(at[:, None, :] * bt[None, :, :], (DP * DP, BLOCK_N))
     else:
         first = tl.dot(tl.trans(_selection(DP, DP * DP, True, at.dtype)), at, input_precision=PRECISION)
         second = tl.dot(tl.trans(_selection(DP, DP * DP, False, bt.dtype)), bt, input_precision=PRECISION)
@@ -233,22 +204,17 @@ def _load_state(
     R: tl.constexpr,
     dtype: tl.constexpr,
     TRANSPOSED: tl.constexpr,
-    WITH_S2: tl.constexpr = True,
 ):
-    """Ŝ2 (DP*DP, DV; None unless WITH_S2), Ŝ1 (DP, DV) in the matmul dtype (transposed if asked), Ŝ0 (DV),
-    ẑ2 (DP, DP), ẑ1, ẑ0."""
+    """Ŝ2 (DP*DP, DV), Ŝ1 (DP, DV) in the matmul dtype (transposed if asked), Ŝ0 (DV), ẑ2 (DP, DP), ẑ1, ẑ0."""
     f = tl.arange(0, DP * DP)
     i = tl.arange(0, DP)
     e = tl.arange(0, DV)
     base = STATE + bh * R * DV
-    s2 = tl.zeros((1,), tl.float32)  # stands in when not WITH_S2
     if TRANSPOSED:
-        if WITH_S2:
-            s2 = tl.load(base + f[None, :] * DV + e[:, None]).to(dtype)
+        s2 = tl.load(base + f[None, :] * DV + e[:, None]).to(dtype)
         s1 = tl.load(base + (DP * DP + i[None, :]) * DV + e[:, None]).to(dtype)
     else:
-        if WITH_S2:
-            s2 = tl.load(base + f[:, None] * DV + e[None, :]).to(dtype)
+        s2 = tl.load(base + f[:, None] * DV + e[None, :]).to(dtype)
         s1 = tl.load(base + (DP * DP + i[:, None]) * DV + e[None, :]).to(dtype)
     s0 = tl.load(base + (DP * DP + DP) * DV + e)
     zbase = NORM + bh * R
@@ -256,15 +222,6 @@ def _load_state(
     z1 = tl.load(zbase + DP * DP + i)
     z0 = tl.load(zbase + DP * DP + DP)
     return s2, s1, s0, z2, z1, z0
-
-
-@triton.jit
-def _load_state_rows(STATE, bh, first, second, DP: tl.constexpr, DV: tl.constexpr, R: tl.constexpr, dtype):
-    """Rows first[f]·DP + second[f] of Ŝ2 (len(first), DV) in the matmul dtype; padding rows (index DP)
-    read 0."""
-    e = tl.arange(0, DV)
-    ptrs = STATE + bh * R * DV + (first * DP + second)[:, None] * DV + e[None, :]
-    return tl.load(ptrs, mask=(first < DP)[:, None], other=0.0).to(dtype)
 
 
 @triton.jit
@@ -281,57 +238,19 @@ def _store_partial(
     DP: tl.constexpr,
     DV: tl.constexpr,
     R: tl.constexpr,
-    STORE_S2: tl.constexpr = True,
 ):
-    """Write one chunk's (S2, S1, S0) and (z2, z1, z0) into the partial buffers at ``slot`` (S2 only if
-    STORE_S2: the symmetric variant stores its own quadratic rows)."""
+    """Write one chunk's (S2, S1, S0) and (z2, z1, z0) into the partial buffers at ``slot``."""
     f = tl.arange(0, DP * DP)
     i = tl.arange(0, DP)
     e = tl.arange(0, DV)
     base = PART_S + slot * R * DV
-    if STORE_S2:
-        tl.store(base + f[:, None] * DV + e[None, :], acc2)
+    tl.store(base + f[:, None] * DV + e[None, :], acc2)
     tl.store(base + (DP * DP + i[:, None]) * DV + e[None, :], acc1)
     tl.store(base + (DP * DP + DP) * DV + e, acc0)
     zbase = PART_Z + slot * R
     tl.store(zbase + i[:, None] * DP + i[None, :], z2)
     tl.store(zbase + DP * DP + i, z1)
     tl.store(zbase + DP * DP + DP, z0)
-
-
-@triton.jit
-def _gathered_pairs(
-    x,
-    base,
-    rows,
-    stride_n,
-    valid,
-    first,
-    second,
-    LIMIT,
-    coef,
-    SCALED: tl.constexpr,
-    GATHER: tl.constexpr,
-    DP: tl.constexpr,
-):
-    """(len(rows), len(first)) products x_first[f] · x_second[f] (· coef[f] if SCALED) in the input dtype.
-
-    GATHER: both factors taken from the loaded tile ``x`` (rows of the slab at ``base``) by tl.gather;
-    else read again straight from the (cache-resident) slab. Either way no on-chip reshape of a (DP × DP)
-    product tile is needed; features >= LIMIT (padding, d < DP) and invalid rows read as 0.
-    """
-    if GATHER:
-        zero = (rows * 0)[:, None]  # broadcasts the feature indices to the tile's shape
-        a = tl.gather(x, zero + tl.minimum(first, DP - 1)[None, :], axis=1)
-        b = tl.gather(x, zero + tl.minimum(second, DP - 1)[None, :], axis=1)
-        a = tl.where((first < DP)[None, :], a, 0.0).to(x.dtype)
-    else:
-        offsets = base + rows[:, None] * stride_n
-        a = tl.load(offsets + first[None, :], mask=valid[:, None] & (first[None, :] < LIMIT), other=0.0)
-        b = tl.load(offsets + second[None, :], mask=valid[:, None] & (second[None, :] < LIMIT), other=0.0)
-    if SCALED:
-        a = (a.to(tl.float32) * coef[None, :]).to(b.dtype)
-    return a * b
 
 
 @triton.jit
@@ -360,13 +279,6 @@ def _load_key_tile(
     return valid, k, v
 
 
-@triton.jit
-def _load_pairs(PAIRS, START: tl.constexpr, COUNT: tl.constexpr, TOTAL: tl.constexpr):
-    """Indices (i, j) of the symmetric features START … START+COUNT-1 (i = j = DP marks padding)."""
-    f = tl.arange(0, COUNT) + START
-    return tl.load(PAIRS + f), tl.load(PAIRS + TOTAL + f)
-
-
 # ----------------------------------------------------------------------------------------------------
 # Forward
 # ----------------------------------------------------------------------------------------------------
@@ -380,7 +292,6 @@ def _state_partial_kernel(
     WEIGHT,
     PART_S,
     PART_Z,
-    PAIRS,
     N,
     H,
     rows_per_chunk,
@@ -401,16 +312,10 @@ def _state_partial_kernel(
     BLOCK_N: tl.constexpr,
     QUAD_MODE: tl.constexpr,
     PRECISION: tl.constexpr,
-    SYMMETRIC: tl.constexpr = 0,
-    PREFETCH: tl.constexpr = False,
     EVEN_QK: tl.constexpr = False,
     EVEN_V: tl.constexpr = False,
 ):
-    """Partial S = Σ φ(k) vᵀ and z = Σ w φ(k) of one chunk (w = 1 per real key, or WEIGHT (bh·N + n)).
-
-    SYMMETRIC: the quadratic rows hold only the SYM_ROWS products of ``PAIRS`` (rows SYM_ROWS … DP²-1 of
-    the partial are left unwritten); ``_reduce_kernel`` expands them to the full symmetric d² rows.
-    """
+    """Partial S = Σ φ(k) vᵀ and z = Σ w φ(k) of one chunk (w = 1 per real key, or WEIGHT (bh·N + n))."""
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
     b = bh // H
@@ -420,62 +325,22 @@ def _state_partial_kernel(
     start = chunk * rows_per_chunk
     stop = tl.minimum(start + rows_per_chunk, N)
 
-    if SYMMETRIC:
-        first_a, second_a = _load_pairs(PAIRS, 0, SYM_A, SYM_ROWS)
-        first_b, second_b = _load_pairs(PAIRS, SYM_A, SYM_B, SYM_ROWS)
-        acc_a = tl.zeros((SYM_A, DV), tl.float32)
-        acc_b = tl.zeros((SYM_B, DV), tl.float32)
-    else:
-        acc2 = tl.zeros((DP * DP, DV), tl.float32)
+    acc2 = tl.zeros((DP * DP, DV), tl.float32)
     acc1 = tl.zeros((DP, DV), tl.float32)
     acc0 = tl.zeros((DV,), tl.float32)
     z2 = tl.zeros((DP, DP), tl.float32)
     z1 = tl.zeros((DP,), tl.float32)
     count = tl.zeros((BLOCK_N,), tl.float32)
     mask_base = MASK + b * stride_mb
-    if PREFETCH:  # the next tile's loads are issued before this tile's math (the loop is not pipelined)
-        valid_next, k_next, v_next = _load_key_tile(
-            k_base, v_base, mask_base, start + tl.arange(0, BLOCK_N), stop, stride_kn, stride_vn,
-            HAS_MASK, DP, DV, D_QK, D_V, EVEN_QK, EVEN_V,
-        )  # fmt: skip
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
-        if PREFETCH:
-            valid, k, v = valid_next, k_next, v_next
-            valid_next, k_next, v_next = _load_key_tile(
-                k_base, v_base, mask_base, rows + BLOCK_N, stop, stride_kn, stride_vn,
-                HAS_MASK, DP, DV, D_QK, D_V, EVEN_QK, EVEN_V,
-            )  # fmt: skip
-        else:
-            valid, k, v = _load_key_tile(
-                k_base,
-                v_base,
-                mask_base,
-                rows,
-                stop,
-                stride_kn,
-                stride_vn,
-                HAS_MASK,
-                DP,
-                DV,
-                D_QK,
-                D_V,
-                EVEN_QK,
-                EVEN_V,
-            )
+        valid, k, v = _load_key_tile(
+            k_base, v_base, mask_base, rows, stop, stride_kn, stride_vn, HAS_MASK, DP, DV, D_QK, D_V,
+            EVEN_QK, EVEN_V,
+        )  # fmt: skip
         kt = tl.trans(k)
-        if SYMMETRIC:
-            kk_a = _gathered_pairs(
-                k, k_base, rows, stride_kn, valid, first_a, second_a, D_QK, 1.0, False, SYMMETRIC == 2, DP
-            )
-            acc_a = tl.dot(tl.trans(kk_a), v, acc_a, input_precision=PRECISION)
-            kk_b = _gathered_pairs(
-                k, k_base, rows, stride_kn, valid, first_b, second_b, D_QK, 1.0, False, SYMMETRIC == 2, DP
-            )
-            acc_b = tl.dot(tl.trans(kk_b), v, acc_b, input_precision=PRECISION)
-        else:
-            kk_t = _pair_products_t(kt, kt, BLOCK_N, DP, QUAD_MODE, PRECISION).to(v.dtype)
-            acc2 = tl.dot(kk_t, v, acc2, input_precision=PRECISION)
+        kk_t = _pair_products_t(kt, kt, BLOCK_N, DP, QUAD_MODE, PRECISION).to(v.dtype)
+        acc2 = tl.dot(kk_t, v, acc2, input_precision=PRECISION)
         acc1 = tl.dot(kt, v, acc1, input_precision=PRECISION)
         acc0 += tl.sum(v.to(tl.float32), axis=0)
         if HAS_WEIGHT:
@@ -489,16 +354,7 @@ def _state_partial_kernel(
             z1 += tl.sum(k.to(tl.float32), axis=0)
             count += valid.to(tl.float32)
     slot = bh * tl.num_programs(1) + chunk
-    if SYMMETRIC:
-        e = tl.arange(0, DV)
-        base = PART_S + slot * R * DV
-        tl.store(base + tl.arange(0, SYM_A)[:, None] * DV + e[None, :], acc_a)
-        tl.store(base + (tl.arange(0, SYM_B) + SYM_A)[:, None] * DV + e[None, :], acc_b)
-        _store_partial(
-            PART_S, PART_Z, slot, acc1, acc1, acc0, z2, z1, tl.sum(count, axis=0), DP, DV, R, False
-        )
-    else:
-        _store_partial(PART_S, PART_Z, slot, acc2, acc1, acc0, z2, z1, tl.sum(count, axis=0), DP, DV, R)
+    _store_partial(PART_S, PART_Z, slot, acc2, acc1, acc0, z2, z1, tl.sum(count, axis=0), DP, DV, R)
 
 
 @triton.jit
@@ -517,28 +373,19 @@ def _reduce_kernel(
     COUNT_ROW: tl.constexpr,
     SCALE_GIVEN: tl.constexpr,
     ROWS: tl.constexpr,
-    SYMMETRIC: tl.constexpr = 0,
-    DP: tl.constexpr = 16,
 ):
     """Sum the C partials of one (batch, head) in chunk order and scale by 1/c (quadratic rows also by
-    scale_quad, linear rows by scale_lin). SYMMETRIC: quadratic row (i, j) of the state is read from the
-    partials' row of the distinct product (min(i,j), max(i,j)), in the order of :func:`symmetric_pairs`."""
+    scale_quad, linear rows by scale_lin)."""
     bh = tl.program_id(0)
     rows = tl.program_id(1) * ROWS + tl.arange(0, ROWS)
     valid = rows < R
-    src = rows
-    if SYMMETRIC:
-        lo = tl.minimum(rows // DP, rows % DP)
-        hi = tl.maximum(rows // DP, rows % DP)
-        off_diagonal = (DP - 1) * lo - lo * (lo - 1) // 2 + hi - lo - 1
-        src = tl.where(rows < QUAD_ROWS, tl.where(lo == hi, DP * (DP - 1) // 2 + lo, off_diagonal), rows)
     e = tl.arange(0, DV)
     acc = tl.zeros((ROWS, DV), tl.float32)
     acc_z = tl.zeros((ROWS,), tl.float32)
     count = 0.0
     for c in range(C):
         slot = bh * C + c
-        acc += tl.load(PART_S + (slot * R + src[:, None]) * DV + e[None, :], mask=valid[:, None], other=0.0)
+        acc += tl.load(PART_S + (slot * R + rows[:, None]) * DV + e[None, :], mask=valid[:, None], other=0.0)
         acc_z += tl.load(PART_Z + slot * R + rows, mask=valid, other=0.0)
         if not SCALE_GIVEN:
             count += tl.load(PART_Z + slot * R + COUNT_ROW)
@@ -590,14 +437,10 @@ def _output_kernel(
     BLOCK_N: tl.constexpr,
     QUAD_MODE: tl.constexpr,
     PRECISION: tl.constexpr,
-    PAIRS=None,
-    SYMMETRIC: tl.constexpr = 0,
-    PREFETCH: tl.constexpr = False,
     EVEN_QK: tl.constexpr = False,
     EVEN_V: tl.constexpr = False,
 ):
-    """y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c); SYMMETRIC: the quadratic part over the distinct products only
-    (off-diagonal ones weighted 2), against the matching rows of the full state."""
+    """y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c)."""
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
     b = bh // H
@@ -605,42 +448,18 @@ def _output_kernel(
     q_base = Q + b * stride_qb + h * stride_qh
     o_base = OUT + b * stride_ob + h * stride_oh
     dtype = Q.dtype.element_ty
-    s2, s1, s0, z2, z1, z0 = _load_state(STATE, NORM, bh, DP, DV, R, dtype, False, not SYMMETRIC)
+    s2, s1, s0, z2, z1, z0 = _load_state(STATE, NORM, bh, DP, DV, R, dtype, False)
     eps_hat = eps * tl.load(INV_SCALE + bh)
     start = chunk * rows_per_chunk
     stop = tl.minimum(start + rows_per_chunk, N)
     e = tl.arange(0, DV)
-    if SYMMETRIC:
-        first_a, second_a = _load_pairs(PAIRS, 0, SYM_A, SYM_ROWS)
-        first_b, second_b = _load_pairs(PAIRS, SYM_A, SYM_B, SYM_ROWS)
-        s_a = _load_state_rows(STATE, bh, first_a, second_a, DP, DV, R, dtype)
-        s_b = _load_state_rows(STATE, bh, first_b, second_b, DP, DV, R, dtype)
-        coef_a = tl.where(first_a == second_a, scale2, 2.0 * scale2)
-        coef_b = tl.where(first_b == second_b, scale2, 2.0 * scale2)
-    if PREFETCH:  # the next tile's load is issued before this tile's math (the loop is not pipelined)
-        first_rows = start + tl.arange(0, BLOCK_N)
-        q_next = _load_rows(q_base, first_rows, stride_qn, first_rows < stop, DP, D_QK, EVEN_QK)
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
         valid = rows < stop
-        if PREFETCH:
-            q = q_next
-            q_next = _load_rows(q_base, rows + BLOCK_N, stride_qn, rows + BLOCK_N < stop, DP, D_QK, EVEN_QK)
-        else:
-            q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK, EVEN_QK)
+        q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK, EVEN_QK)
         qf = q.to(tl.float32)
-        if SYMMETRIC:
-            qq_a = _gathered_pairs(
-                q, q_base, rows, stride_qn, valid, first_a, second_a, D_QK, coef_a, True, SYMMETRIC == 2, DP
-            )
-            num = tl.dot(qq_a, s_a, input_precision=PRECISION)
-            qq_b = _gathered_pairs(
-                q, q_base, rows, stride_qn, valid, first_b, second_b, D_QK, coef_b, True, SYMMETRIC == 2, DP
-            )
-            num = tl.dot(qq_b, s_b, num, input_precision=PRECISION)
-        else:
-            qq = _pair_products((qf * scale2).to(dtype), q, BLOCK_N, DP, QUAD_MODE, PRECISION).to(dtype)
-            num = tl.dot(qq, s2, input_precision=PRECISION)
+        qq = _pair_products((qf * scale2).to(dtype), q, BLOCK_N, DP, QUAD_MODE, PRECISION).to(dtype)
+        num = tl.dot(qq, s2, input_precision=PRECISION)
         num = tl.dot((qf * scale1).to(dtype), s1, num, input_precision=PRECISION)
         num += s0[None, :]
         den, _ = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2)
@@ -918,24 +737,6 @@ def chunking(n: int, batch_heads: int, device: torch.device, chunks: int | None)
     return rows_per_chunk, triton.cdiv(n, rows_per_chunk)
 
 
-def symmetric_pairs(dp: int = FEATURE_PAD) -> list[tuple[int, int]]:
-    """The SYM_ROWS (i, j) of the symmetric features: i < j in row-major order, then the diagonal, then
-    padding (dp, dp); the order ``_reduce_kernel`` inverts in closed form."""
-    pairs = [(i, j) for i in range(dp) for j in range(i + 1, dp)] + [(i, i) for i in range(dp)]
-    return pairs + [(dp, dp)] * (SYM_ROWS.value - len(pairs))
-
-
-_PAIRS: dict[torch.device, torch.Tensor] = {}
-
-
-def _pairs_table(device: torch.device) -> torch.Tensor:
-    """int32 (2 · SYM_ROWS): the first factors' indices, then the second factors'."""
-    if device not in _PAIRS:
-        first, second = zip(*symmetric_pairs(), strict=True)
-        _PAIRS[device] = torch.tensor(first + second, dtype=torch.int32, device=device)
-    return _PAIRS[device]
-
-
 def _empty(*shape: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     if _config.poison:
         return torch.full(shape, float("nan"), device=device, dtype=dtype)
@@ -983,9 +784,8 @@ def _reduce(
     scale_given: bool,
     scale_quad: float = 1.0,
     scale_lin: float = 1.0,
-    symmetric: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum the partial states (and scale, see ``_reduce_kernel``); symmetric: expand the distinct rows."""
+    """Sum the partial states (and scale, see ``_reduce_kernel``)."""
     bh, c, r, dv = part_s.shape
     state = _empty(bh, r, dv, device=part_s.device, dtype=torch.float32)
     norm = _empty(bh, r, device=part_s.device, dtype=torch.float32)
@@ -1005,8 +805,6 @@ def _reduce(
         COUNT_ROW=QUAD_FEATURES + FEATURE_PAD,
         SCALE_GIVEN=scale_given,
         ROWS=REDUCE_ROWS,
-        SYMMETRIC=symmetric,
-        DP=FEATURE_PAD,
         num_warps=4,
     )
     return state, norm
@@ -1048,22 +846,19 @@ def forward(
         "QUAD_MODE": cfg.quad_mode,
         "PRECISION": precision,
     }
-    pairs = _pairs_table(q.device)
     _state_partial_kernel[grid](
-        k, v, mask, k, part_s, part_z, pairs, n, heads, rows_per_chunk,
+        k, v, mask, k, part_s, part_z, n, heads, rows_per_chunk,
         *k.stride()[:3], *v.stride()[:3], stride_mb, d, d_v,
-        HAS_MASK=key_padding_mask is not None, HAS_WEIGHT=False, SYMMETRIC=cfg.state_products,
-        PREFETCH=cfg.prefetch, **even,
+        HAS_MASK=key_padding_mask is not None, HAS_WEIGHT=False, **even,
         **common, **_tile_kwargs(cfg.state, dv_pad, q.dtype, True),
     )  # fmt: skip
     inv_scale = _empty(batch * heads, device=q.device, dtype=torch.float32)
-    state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False, symmetric=cfg.state_products > 0)
+    state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False)
 
     out = _empty(batch, heads, n, d_v, device=q.device, dtype=q.dtype)
     _output_kernel[grid](
         q, state, norm, inv_scale, out, eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
-        *q.stride()[:3], *out.stride()[:3], d, d_v, PAIRS=pairs, SYMMETRIC=cfg.output_products,
-        PREFETCH=cfg.prefetch, **even,
+        *q.stride()[:3], *out.stride()[:3], d, d_v, **even,
         **common, **_tile_kwargs(cfg.output, dv_pad, q.dtype, False),
     )  # fmt: skip
     return out, (state, norm, inv_scale)
@@ -1132,20 +927,12 @@ def backward(
         # the feature scales of φ̃ are applied in the reduction.
         state_common = {k_: v_ for k_, v_ in common.items() if k_ != "CONTRACT_PRECISION"}
         _state_partial_kernel[grid](
-            q, dnum, q, dden, part_s, part_z, _pairs_table(q.device), n, heads, rows_per_chunk,
+            q, dnum, q, dden, part_s, part_z, n, heads, rows_per_chunk,
             *q.stride()[:3], heads * dnum.stride(0), dnum.stride(0), dnum.stride(1), 0, d, d_v,
-            HAS_MASK=False, HAS_WEIGHT=True, SYMMETRIC=cfg.state_products, PREFETCH=cfg.prefetch, **even,
+            HAS_MASK=False, HAS_WEIGHT=True, **even,
             **state_common, **_tile_kwargs(cfg.query_state, dv_pad, q.dtype, True),
         )  # fmt: skip
-        dstate, dnorm = _reduce(
-            part_s,
-            part_z,
-            inv_scale,
-            True,
-            scale_quad=scale2,
-            scale_lin=scale1,
-            symmetric=cfg.state_products > 0,
-        )
+        dstate, dnorm = _reduce(part_s, part_z, inv_scale, True, scale_quad=scale2, scale_lin=scale1)
     else:
         dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)
 

@@ -1,8 +1,8 @@
 """The Taylor kernels compile for the H200 (sm_90) with the default launch configuration.
 
 Like ``test_monarch_compiles.py``: Triton compiles for a GPU target ahead of time without a GPU, which
-catches compiler failures the interpreter never sees (tl.gather layouts, register tuples across the
-prefetching loops, tensor-core tile shapes). It also reports each kernel's registers and spills. The
+catches compiler failures the interpreter never sees (register tuples across the prefetching loops,
+tensor-core tile shapes). It also reports each kernel's registers and spills. The
 compilation runs in a child process, since this test session runs Triton in its interpreter.
 """
 
@@ -59,13 +59,11 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
     common = {"DP": taylor.FEATURE_PAD, "DV": 64, "R": taylor.STATE_ROWS, "QUAD_MODE": config.quad_mode}
     common |= {"PRECISION": "ieee", "EVEN_QK": True, "EVEN_V": True}
     grads = {**common, "CONTRACT_PRECISION": "tf32", "PREFETCH": config.prefetch_grads}
-    state = {**common, "SYMMETRIC": config.state_products, "PREFETCH": config.prefetch}
     reduce = {"DV": 64, "R": taylor.STATE_ROWS, "QUAD_ROWS": taylor.QUAD_FEATURES, "ROWS": taylor.REDUCE_ROWS}
-    reduce |= {"COUNT_ROW": taylor.QUAD_FEATURES + taylor.FEATURE_PAD, "SYMMETRIC": config.state_products > 0}
+    reduce |= {"COUNT_ROW": taylor.QUAD_FEATURES + taylor.FEATURE_PAD}
     found = [
-        ("_state_partial_kernel", {**state, "HAS_MASK": True, "HAS_WEIGHT": False}, config.state),
-        ("_output_kernel", {**common, "SYMMETRIC": config.output_products, "PREFETCH": config.prefetch},
-         config.output),
+        ("_state_partial_kernel", {**common, "HAS_MASK": True, "HAS_WEIGHT": False}, config.state),
+        ("_output_kernel", common, config.output),
         ("_key_grad_kernel", {**grads, "HAS_MASK": True}, config.key_grad),
         ("_reduce_kernel", {**reduce, "SCALE_GIVEN": False}, taylor.Tile(0, 4)),  # no token tile
         ("_reduce_kernel", {**reduce, "SCALE_GIVEN": True}, taylor.Tile(0, 4)),
@@ -79,7 +77,7 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
         found.append(("_query_grad_kernel", {**grads, **flags}, tile))
     if config.query_backward == "state_kernel":
         found.append(
-            ("_state_partial_kernel", {**state, "HAS_MASK": False, "HAS_WEIGHT": True}, config.query_state)
+            ("_state_partial_kernel", {**common, "HAS_MASK": False, "HAS_WEIGHT": True}, config.query_state)
         )
     result = []
     for name, constexprs, tile in found:

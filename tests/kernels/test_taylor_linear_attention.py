@@ -150,55 +150,38 @@ def _compare_with_reference(q, k, v, mask, dtype, device, tolerance, chunks=None
     return out.detach()
 
 
-def test_symmetric_pairs_list_each_distinct_product_once():
-    from kernels import _taylor_triton
-
-    pairs = _taylor_triton.symmetric_pairs()
-    dp = _taylor_triton.FEATURE_PAD
-    assert len(pairs) == _taylor_triton.SYM_ROWS.value
-    real = [p for p in pairs if p != (dp, dp)]
-    assert sorted(real) == [(i, j) for i in range(dp) for j in range(i, dp)]
-    # Both tiles (128 + 16 rows) hold real products; only the last rows are padding.
-    assert pairs[: len(real)] == real
-
-
 @pytest.mark.parametrize(
-    ("quad_mode", "query_backward", "products", "prefetch"),
-    [(0, "fused", 0, True), (1, "two_pass", 0, False), (0, "state_kernel", 2, True)],
+    ("quad_mode", "query_backward", "prefetch_grads"),
+    [(0, "fused", True), (1, "two_pass", False), (0, "state_kernel", False)],
 )
 def test_triton_float32_matches_reference_with_padding_mask(
-    seeded_generator, kernel_device, quad_mode, query_backward, products, prefetch
+    seeded_generator, kernel_device, quad_mode, query_backward, prefetch_grads
 ):
     q, k, v = _random_qkv(seeded_generator, 2, 2, 150, 16, 40)
     mask = torch.rand(2, 150, generator=seeded_generator) > 0.25
     mask[1] = False  # a volume with no real token: output 0, gradients 0, no NaN
-    config = {"state_products": products, "output_products": products, "prefetch": prefetch}
-    config["prefetch_grads"] = prefetch
-    with _triton_config(quad_mode=quad_mode, query_backward=query_backward, **config):
+    config = {"quad_mode": quad_mode, "query_backward": query_backward, "prefetch_grads": prefetch_grads}
+    with _triton_config(**config):
         out = _compare_with_reference(q, k, v, mask, torch.float32, kernel_device, 1e-5, chunks=2)
     assert out[1].abs().max() == 0
 
 
-@pytest.mark.parametrize(("state_products", "output_products"), [(0, 0), (1, 2), (2, 1)])
-def test_triton_small_dims_and_strided_inputs(
-    seeded_generator, kernel_device, state_products, output_products
-):
-    # d = 5 and D = 24 are padded inside the kernels (the distinct-product variants then gather padded
-    # features); the inputs live in (B, N, H, dim) memory.
+def test_triton_small_dims_and_strided_inputs(seeded_generator, kernel_device):
+    # d = 5 and D = 24 are padded inside the kernels (masked columns); the inputs live in (B, N, H, dim)
+    # memory.
     q, k, v = _random_qkv(seeded_generator, 1, 3, 77, 5, 24)
     strided = [
         t.to(kernel_device, torch.float32).transpose(1, 2).contiguous().transpose(1, 2) for t in (q, k, v)
     ]
     assert not strided[0].is_contiguous()
-    with _triton_config(state_products=state_products, output_products=output_products):
+    with _triton_config():
         _compare_with_reference(*strided, None, torch.float32, kernel_device, 1e-5, eps=0.1)
 
 
-@pytest.mark.parametrize("products", [0, 2])
-def test_triton_float16_matches_reference(seeded_generator, kernel_device, products):
+def test_triton_float16_matches_reference(seeded_generator, kernel_device):
+    # d = 16 and D = 32: full rows, the unmasked (16-byte) loads and stores.
     q, k, v = _random_qkv(seeded_generator, 1, 2, 90, 16, 32)
-    variant = {"state_products": products, "output_products": products, "prefetch": products > 0}
-    with _triton_config(query_backward="state_kernel", prefetch_grads=products > 0, **variant):
+    with _triton_config(query_backward="state_kernel"):
         _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
 
 
