@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--sites", default="internal,internal,external", help="onconet synth --sites")
     parser.add_argument("--seed", type=int, default=0, help="onconet synth --seed")
-    parser.add_argument("--workers", type=int, default=None, help="processes of synth and ingest")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes of synth and ingest (default: all cores)"
+    )
     return parser.parse_args(argv)
 
 
@@ -215,7 +218,9 @@ def split_by_site(rows: list[dict[str, str]], folder: Path) -> dict[str, Path]:
 def synthesize(args: argparse.Namespace) -> dict[str, float]:
     """``onconet synth`` then ``onconet ingest`` into --cohort / --cache; returns their wall times."""
     args.work.mkdir(parents=True, exist_ok=True)
-    workers = ["--workers", str(args.workers)] if args.workers else []
+    # onconet ingest reads with one process unless told otherwise: 900 patients took 294 s on the H200
+    # machine that way, against ~70 s with its 16 cores
+    workers = ["--workers", str(args.workers or os.cpu_count() or 1)]
     synth = ["synth", "--out", str(args.cohort), "--patients", str(args.synthesize), "--seed", str(args.seed),
              "--sites", args.sites, "--size", "small", *workers]  # fmt: skip
     ingest = ["ingest", "--dicom", str(args.cohort / "dicom"), "--cache", str(args.cache), *workers,
