@@ -225,9 +225,10 @@ def count_change_words(view: DocView, hits: list[tuple[str, int, int]]) -> dict[
 
 
 def stated_class(view: DocView, hits: list[tuple[str, int, int]]) -> str | None:
-    """The response class the impression states, PERCIST terms counting double; None when unclear."""
+    """The response class the impression states, PERCIST terms counting double; None when unclear or mixed."""
     has_impression = any(s.name == "impression" for s in view.sections)
     scores = {"response": 0, "stable": 0, "progression": 0}
+    mixed, strong = False, False
     for label, first, _ in hits:
         section = _section(view, first)
         if has_impression and section != "impression":
@@ -236,10 +237,15 @@ def stated_class(view: DocView, hits: list[tuple[str, int, int]]) -> str | None:
             continue
         if view.lower[first] not in ("no", "without") and _negated_before(view, first, 4):
             continue
+        if label == "CATEGORY_MIXED":
+            mixed = True
+            continue
         cls = _CLASS_OF_LABEL[label]
+        strong |= view.lower[first] in _STRONG_FIRST
         scores[cls] += 2 if view.lower[first] in _STRONG_FIRST else 1
     best = max(scores.values())
-    if best == 0:
+    # "mixed response" states no category unless a PERCIST / Lugano term settles it
+    if best == 0 or (mixed and not strong):
         return None
     winners = [cls for cls, score in scores.items() if score == best]
     return winners[0] if len(winners) == 1 else None

@@ -165,6 +165,14 @@ CHANGE_PATTERNS: Final[dict[str, list[Pattern]]] = {
 
 #: the impression's stated response category (weight 2: a PERCIST / Lugano term; 1: plain wording)
 CATEGORY_PATTERNS: Final[dict[str, list[Pattern]]] = {
+    # a mixed (dissociated) response names no single category: it outranks the bare word "response"
+    "CATEGORY_MIXED": [
+        [
+            {"LOWER": {"IN": ["mixed", "dissociated", "discordant", "heterogeneous"]}},
+            {"LOWER": {"IN": ["metabolic", "treatment"]}, "OP": "?"},
+            {"LOWER": {"IN": ["response", "respons"]}},
+        ],
+    ],
     "CATEGORY_RESPONSE": [
         [
             {"LOWER": {"IN": ["complete", "partial", "komplet", "partiel"]}},

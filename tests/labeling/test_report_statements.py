@@ -98,6 +98,10 @@ def test_change_wording(findings, expected):
         ("Findings consistent with disease progression.", "progression"),
         ("No evidence of disease progression.", None),
         ("Mixed findings, see above.", None),
+        ("Mixed response: some lesions decreased while others increased in FDG avidity.", None),
+        ("Dissociated metabolic response.", None),
+        ("Mixed response; overall progressive metabolic disease.", "progression"),
+        ("Good treatment response.", "response"),
     ],
 )
 def test_stated_category(impression, expected):
