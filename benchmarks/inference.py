@@ -92,8 +92,11 @@ STAGES = ("io", "parse", "decode", "assemble", "suv", "resample", "hand-over", "
 READ_STAGES = STAGES[:4]
 
 
-def time_reading(files: list[Path], totals: dict[str, float]) -> object:
-    """Read one series the way ``onconet infer`` does, adding the read stages' CPU seconds to ``totals``."""
+def time_parse_and_decode(files: list[Path], totals: dict[str, float]) -> tuple[list, float]:
+    """Read one series' files, headers and pixels, adding io, parse and decode CPU seconds to ``totals``.
+
+    Returns the slices and the decode time (``assemble_volume`` decodes again; the caller subtracts it).
+    """
     clock = time.process_time
     t0 = clock()
     for path in files:
@@ -105,12 +108,18 @@ def time_reading(files: list[Path], totals: dict[str, float]) -> object:
     for ds in slices:
         pixel_matrix(ds)
     t3 = clock()
-    volume = assemble_volume(slices)
-    t4 = clock()
     totals["io"] += t1 - t0
     totals["parse"] += (t2 - t1) - (t1 - t0)
     totals["decode"] += t3 - t2
-    totals["assemble"] += (t4 - t3) - (t3 - t2)
+    return slices, t3 - t2
+
+
+def time_reading(files: list[Path], totals: dict[str, float]) -> object:
+    """Read one series the way ``onconet infer`` does, adding the read stages' CPU seconds to ``totals``."""
+    slices, decode = time_parse_and_decode(files, totals)
+    t3 = time.process_time()
+    volume = assemble_volume(slices)
+    totals["assemble"] += (time.process_time() - t3) - decode
     return volume
 
 
@@ -213,24 +222,10 @@ def time_compressed(dicom: Path, copy: Path, pairs: int) -> dict[str, float]:
     from its time would leave mostly noise.
     """
     totals = dict.fromkeys(READ_STAGES, 0.0)
-    clock = time.process_time
     for job in plan_inference(dicom).jobs[:pairs]:
         for study in (job.baseline, job.followup):
             for series in choose_series(study):
-                copies = [copy / path.relative_to(dicom) for path in series.files]
-                t0 = clock()
-                for path in copies:
-                    with open(path, "rb") as handle:
-                        handle.read()
-                t1 = clock()
-                slices = read_series(copies)
-                t2 = clock()
-                for ds in slices:
-                    pixel_matrix(ds)
-                t3 = clock()
-                totals["io"] += t1 - t0
-                totals["parse"] += (t2 - t1) - (t1 - t0)
-                totals["decode"] += t3 - t2
+                time_parse_and_decode([copy / path.relative_to(dicom) for path in series.files], totals)
                 plain = dict.fromkeys(READ_STAGES, 0.0)
                 time_reading(series.files, plain)
                 totals["assemble"] += plain["assemble"]

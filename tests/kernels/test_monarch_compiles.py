@@ -9,22 +9,18 @@ process: this test session runs Triton in its interpreter (``TRITON_INTERPRET=1`
 from __future__ import annotations
 
 import inspect
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 triton = pytest.importorskip("triton")
 pytest.importorskip("triton.backends.nvidia")
 
-from triton.backends.compiler import GPUTarget  # noqa: E402
+from sm90_compile import H200, run_compile_script  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from kernels import _monarch_triton as monarch  # noqa: E402
 
-H200 = GPUTarget("cuda", 90, 32)
 POINTERS = {
     "_plane_forward_kernel": {"IN", "WY", "WZ", "OUT"},
     "_plane_backward_kernel": {"IN", "GRAD_MIXED", "WY", "WZ", "GRAD_IN"},
@@ -99,12 +95,7 @@ def compile_all() -> list[str]:
 
 
 def test_every_launched_tile_compiles_for_sm90():
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    root = Path(__file__).resolve().parents[2]
-    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600, cwd=root
-    )
+    done = run_compile_script(__file__)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert f"compiled {len(launched_tiles())} tiles" in done.stdout
 

@@ -9,7 +9,6 @@ compilation runs in a child process, since this test session runs Triton in its 
 from __future__ import annotations
 
 import inspect
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +18,11 @@ import pytest
 triton = pytest.importorskip("triton")
 pytest.importorskip("triton.backends.nvidia")
 
-from triton.backends.compiler import GPUTarget  # noqa: E402
+from sm90_compile import H200, run_compile_script  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from kernels import _taylor_triton as taylor  # noqa: E402
 
-H200 = GPUTarget("cuda", 90, 32)
 BF16_POINTERS = {"K", "V", "Q", "OUT", "O", "DO", "DQ", "DK", "DVAL", "DNUM"}
 FLOAT32_POINTERS = {"PART_S", "PART_Z", "STATE", "NORM", "INV_SCALE", "DDEN", "WEIGHT", "DSTATE", "DNORM"}
 FLOATS = {"eps", "scale1", "scale2", "scale_quad", "scale_lin"}
@@ -122,12 +120,7 @@ def _resource_usage(cubin: bytes) -> str:
 
 
 def test_default_configuration_compiles_for_sm90():
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    root = Path(__file__).resolve().parents[2]
-    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600, cwd=root
-    )
+    done = run_compile_script(__file__)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert f"compiled {len(launched_kernels(taylor.current_config()))} kernels" in done.stdout
 
