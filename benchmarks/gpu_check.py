@@ -80,6 +80,10 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
             {"shape": headline, "dtype": torch.bfloat16, "variants": ("prefetch_grads",)},
         ),
         (
+            "headline, the other state kernels",
+            {"shape": headline, "dtype": torch.bfloat16, "variants": ("state_kernel",)},
+        ),
+        (
             "B2 H4 N20000 d16 D128 bf16 mask",
             {"shape": (2, 4, 20000 // scale, 16, 128), "dtype": torch.bfloat16, "mask": True},
         ),
@@ -91,10 +95,35 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
     ]
 
 
-VARIANTS = {
+VARIANTS: dict[str, tuple] = {
     "query_backward": ("fused", "two_pass", "state_kernel"),
     "prefetch_grads": (False, True),
+    # Launch-config overrides: the whole-state kernel and the feature-block ones (benchmarks/kernels.py).
+    "state_kernel": (
+        {"state_feature_block": 0},
+        {"state_feature_block": 64, "state_separate_z": False, "state_transposed": False},
+        {"state_feature_block": 64, "state_separate_z": True, "state_transposed": False},
+        {"state_feature_block": 64, "state_separate_z": True, "state_transposed": True},
+        {"state_feature_block": 128, "state_separate_z": True, "state_transposed": False},
+    ),
 }
+
+
+def variant_overrides(fields: tuple[str, ...]) -> list[dict]:
+    """Launch-config overrides of the named fields, each value but the one in use (the default is
+    checked by the other cases); a dict value is a set of overrides. [{}] if none is left."""
+    config = taylor_triton.current_config()
+    overrides = []
+    for field in fields:
+        for value in VARIANTS[field]:
+            override = value if isinstance(value, dict) else {field: value}
+            if any(getattr(config, key) != wanted for key, wanted in override.items()):
+                overrides.append(override)
+    return overrides or [{}]
+
+
+def _short(field: str) -> str:
+    return field.removeprefix("state_").replace("feature_block", "fb")
 
 
 def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
@@ -112,13 +141,7 @@ def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
     if case.get("mask"):
         mask = torch.ones(batch, n, device=device, dtype=torch.bool)
         mask[-1, int(0.7 * n) :] = False  # the last volume is 30% padding
-    # Every value of each named launch-config field but the default one (which the other cases check).
-    overrides = [
-        {field: value}
-        for field in case.get("variants", ())
-        for value in VARIANTS[field]
-        if value != getattr(taylor_triton.current_config(), field)
-    ] or [{}]
+    overrides = variant_overrides(case.get("variants", ()))
     names = {"grad0": "dq", "grad1": "dk", "grad2": "dv"}
     try:
         errors = {}
@@ -131,7 +154,7 @@ def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
                     dtype,
                     key_padding_mask=mask,
                 )
-            prefix = "".join(f"{key}={value}:" for key, value in override.items())
+            prefix = "".join(f"{_short(key)}={value}:" for key, value in override.items())
             errors.update({prefix + names.get(key, key): e for key, e in found.items()})
         note = ""
     except Exception as exc:
@@ -234,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--small", action="store_true", help="small sizes (a dry run of the script)")
+    parser.add_argument("--taylor-only", action="store_true", help="leave out the local-3D and Monarch ops")
     args = parser.parse_args(argv)
     if torch.cuda.is_available():
         device = torch.device("cuda")
@@ -247,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     torch.manual_seed(int(time.time()))
-    results = check_taylor(device, args.small) + check_mixers(device, args.small)
+    results = check_taylor(device, args.small)
+    if not args.taylor_only:
+        results += check_mixers(device, args.small)
     print("\n| check | relative errors | limit | s | result |\n| --- | --- | ---: | ---: | --- |")
     for r in results:
         errors = ", ".join(f"{k}={v:.2e}" for k, v in r.errors.items())

@@ -345,30 +345,56 @@ def graph_times(n: int, log: Callable[[str], None]) -> None:
     log(f"N={n:,}: CUDA-graph replay of ours: forward {times[0]:.3f} ms, forward+backward {times[1]:.3f} ms")
 
 
+def wall_times(n: int, log: Callable[[str], None]) -> None:
+    """Forward and forward+backward of ours, wall time per call (``do_bench`` median, host launches
+    included), next to the graph replay of ``graph_times``."""
+    q, k, v = _inputs(n)
+    leaves = [t.detach().requires_grad_() for t in (q, k, v)]
+    grad = torch.randn_like(v)
+    with torch.no_grad():
+        fwd = time_ms(lambda: taylor_linear_attention(q, k, v, backend="triton"))
+
+    def forward_backward() -> None:
+        torch.autograd.grad(taylor_linear_attention(*leaves, backend="triton"), leaves, grad)
+
+    both = time_ms(forward_backward)
+    log(f"N={n:,}: wall time of ours: forward {fwd:.3f} ms, forward+backward {both:.3f} ms")
+
+
 T = taylor_triton.Tile
+FB64 = {"state_feature_block": 64, "state_separate_z": True}
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "prefetch_grads off": {"prefetch_grads": False},
-    "state tiles (64, 8)": {"state": T(64, 8), "query_state": T(64, 8)},
-    "state tiles (32, 4)": {"state": T(32, 4), "query_state": T(32, 4)},
-    "state tiles (128, 8)": {"state": T(128, 8), "query_state": T(128, 8)},
-    "output tile (128, 8)": {"output": T(128, 8)},
-    "output tile (32, 4)": {"output": T(32, 4)},
-    "key_grad tile (128, 8)": {"key_grad": T(128, 8)},
-    "query_dq tile (64, 8)": {"query_dq": T(64, 8)},
-    "programs_per_sm=1": {"programs_per_sm": 1},
-    "programs_per_sm=3": {"programs_per_sm": 3},
-}
+    "whole-state kernel (session 3)": {"state_feature_block": 0},
+    "feature blocks 64, z by matmul": {**FB64, "state_separate_z": False},
+    "feature blocks 64, z program": FB64,
+    "feature blocks 64, z program, transposed": {**FB64, "state_transposed": True},
+    "feature blocks 128 (8 warps), z program": {
+        **FB64, "state_feature_block": 128, "state": T(64, 8), "query_state": T(64, 8),
+    },
+    "feature blocks 64, z program, tiles (32, 4)": {**FB64, "state": T(32, 4), "query_state": T(32, 4)},
+    "feature blocks 64, z program, 2 programs per SM": {**FB64, "state_programs_per_sm": 2},
+    "feature blocks 64, z program, 8 programs per SM": {**FB64, "state_programs_per_sm": 8},
+}  # fmt: skip
 
 
-def compare_variants(n: int, log: Callable[[str], None]) -> None:
-    """GPU time (CUDA-graph replay: no host gaps, unlike the wall-clock sweep) of each launch-config
-    variant, then each one's per-kernel profile."""
-    log(f"Variants at N={n:,}, CUDA-graph replay (forward, forward+backward):")
-    for label, overrides in VARIANTS.items():
+def compare_variants(n: int, names: list[str], log: Callable[[str], None], workers: int = 0) -> None:
+    """GPU time (CUDA-graph replay: no host gaps) and wall time of each launch-config variant (all, or
+    those whose label contains one of ``names``), then each one's per-kernel profile."""
+    chosen = {label: o for label, o in VARIANTS.items() if not names or any(x in label for x in names)}
+    if workers:
+        t0 = time.perf_counter()
+        base = taylor_triton.current_config()
+        configs = [dataclasses.replace(base, **overrides) for overrides in chosen.values()]
+        done = precompile(configs, n, workers)
+        log(f"precompiled {done}/{len(configs)} variants in {time.perf_counter() - t0:.0f} s")
+    log(f"Variants at N={n:,}, CUDA-graph replay and wall time (forward, forward+backward):")
+    for label, overrides in chosen.items():
         with taylor_triton.launch_config(**overrides):
             graph_times(n, lambda line, label=label: log(f"  {label}: {line}"))
-    for label, overrides in VARIANTS.items():
+            wall_times(n, lambda line, label=label: log(f"  {label}: {line}"))
+    # Last: the profiler's hooks stay in the process and slow every later launch on the host.
+    for label, overrides in chosen.items():
         with taylor_triton.launch_config(**overrides):
             profile_kernels(n, lambda line, label=label: log(f"  {label}: {line}"))
 
@@ -491,7 +517,10 @@ def main(argv: list[str] | None = None) -> int:
         "--compile-only", action="store_true", help="with --precompile: compile the sweep variants, then stop"
     )
     parser.add_argument(
-        "--variants", action="store_true", help="GPU time of each launch-config variant, then stop"
+        "--variants",
+        nargs="*",
+        metavar="NAME",
+        help="GPU and wall time of each launch-config variant (or those whose label holds a NAME), then stop",
     )
     parser.add_argument("--no-fla", action="store_true", help="leave out the fla anchors")
     parser.add_argument("--no-mixers", action="store_true", help="do not run benchmarks/kernels_mixers.py")
@@ -537,8 +566,8 @@ def main(argv: list[str] | None = None) -> int:
         best = sweep(log=log)
         taylor_triton.set_config(best)
     log(f"Launch config: {taylor_triton.current_config()}")
-    if args.variants:
-        compare_variants(32768, log)
+    if args.variants is not None:
+        compare_variants(32768, args.variants, log, args.precompile)
         return 0
 
     with_fla = not args.no_fla and importlib.util.find_spec("fla") is not None

@@ -68,6 +68,14 @@ class LaunchConfig:
         wide_value_warps: warps of the kernels holding a (d² × D) accumulator when D > 64.
         prefetch_grads: the query- and key-gradient kernels load the next tile before the math of this
             one (Triton software-pipelines none of these loops: their loads do not feed tl.dot directly).
+        state_feature_block: rows of S2 per program of the state kernels (``_state_block_kernel``, one
+            more program per chunk for S1, S0, z); 0: one program holds the whole state
+            (``_state_partial_kernel``). Only with quad_mode 0.
+        state_transposed: the feature-block state kernel accumulates Sᵀ = vᵀ φ(k) (v as the A operand).
+        state_separate_z: the feature-block state kernel computes z in one more program per chunk
+            instead of a second matmul in each program.
+        state_programs_per_sm: target programs per multiprocessor of the feature-block state kernel when
+            choosing its number of chunks (its chunks are independent of the other kernels').
         poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
     """
 
@@ -84,6 +92,10 @@ class LaunchConfig:
     programs_per_sm: int = 2
     wide_value_warps: int = 16
     prefetch_grads: bool = True
+    state_feature_block: int = 0
+    state_transposed: bool = False
+    state_separate_z: bool = False
+    state_programs_per_sm: int = 4
     poison: bool = False
 
     @property
@@ -355,6 +367,187 @@ def _state_partial_kernel(
             count += valid.to(tl.float32)
     slot = bh * tl.num_programs(1) + chunk
     _store_partial(PART_S, PART_Z, slot, acc2, acc1, acc0, z2, z1, tl.sum(count, axis=0), DP, DV, R)
+
+
+@triton.jit
+def _block_features(
+    K_BASE, k, rows, valid, stride_kn, fb, D_QK,
+    ROWS_I: tl.constexpr, DP: tl.constexpr, QUAD_BLOCKS: tl.constexpr, EVEN_QK: tl.constexpr,
+):  # fmt: skip
+    """(BLOCK_N, ROWS_I*DP) float32 features of feature block ``fb``, column c = r*DP + j.
+
+    fb < QUAD_BLOCKS: k_i k_j with i = fb*ROWS_I + r (rows fb*ROWS_I*DP + c of S2); fb = QUAD_BLOCKS
+    (the linear block): k_j in columns j < DP, 1 in column DP, 0 beyond (rows DP² + c: S1, S0).
+    The ROWS_I factors k_i are re-read from memory (an L1 hit: this program just loaded the row) rather
+    than sliced out of the register tile k, which Triton cannot index by column.
+    """
+    block_n: tl.constexpr = k.shape[0]
+    linear = fb == QUAD_BLOCKS
+    cols = (fb * ROWS_I) % DP + tl.arange(0, ROWS_I)  # the linear block reads in-bounds columns too
+    ki = tl.load(
+        K_BASE + rows[:, None] * stride_kn + cols[None, :],
+        mask=_columns_mask(valid, cols, D_QK, EVEN_QK), other=0.0,
+    )  # fmt: skip
+    first = tl.arange(0, ROWS_I)[None, :] == 0
+    ki = tl.where(linear, tl.where(first, 1.0, 0.0), ki.to(tl.float32))
+    product = tl.reshape(ki[:, :, None] * k.to(tl.float32)[:, None, :], (block_n, ROWS_I * DP))
+    constant = (tl.arange(0, ROWS_I * DP) == DP) & linear
+    return product + tl.where(constant, 1.0, 0.0)[None, :]
+
+
+@triton.jit
+def _state_block_loop(
+    k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, fb, bh, N, start, stop, stride_kn, stride_vn,
+    D_QK, D_V,
+    HAS_MASK: tl.constexpr, HAS_WEIGHT: tl.constexpr, DP: tl.constexpr, DV: tl.constexpr, R: tl.constexpr,
+    BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, FEATURE_BLOCK: tl.constexpr, TRANSPOSED: tl.constexpr,
+    WITH_Z: tl.constexpr, EVEN_QK: tl.constexpr, EVEN_V: tl.constexpr,
+):  # fmt: skip
+    """Rows [fb·FB, (fb+1)·FB) of one chunk's S (and of z = Σ w φ(k) if WITH_Z) to the partial buffers.
+
+    z is one more matmul, φ(k)ᵀ times w broadcast to 16 columns (w = 1 per real key, or WEIGHT)."""
+    QUAD_BLOCKS: tl.constexpr = DP * DP // FEATURE_BLOCK
+    ROWS_I: tl.constexpr = FEATURE_BLOCK // DP
+    WCOLS: tl.constexpr = 16  # the smallest matmul extent
+    if TRANSPOSED:
+        acc = tl.zeros((DV, FEATURE_BLOCK), tl.float32)
+        acc_z = tl.zeros((WCOLS, FEATURE_BLOCK), tl.float32)
+    else:
+        acc = tl.zeros((FEATURE_BLOCK, DV), tl.float32)
+        acc_z = tl.zeros((FEATURE_BLOCK, WCOLS), tl.float32)
+    for n0 in range(start, stop, BLOCK_N):
+        rows = n0 + tl.arange(0, BLOCK_N)
+        valid, k, v = _load_key_tile(
+            k_base, v_base, mask_base, rows, stop, stride_kn, stride_vn, HAS_MASK, DP, DV, D_QK, D_V,
+            EVEN_QK, EVEN_V,
+        )  # fmt: skip
+        phi = _block_features(
+            k_base, k, rows, valid, stride_kn, fb, D_QK, ROWS_I, DP, QUAD_BLOCKS, EVEN_QK
+        ).to(v.dtype)
+        if WITH_Z:
+            if HAS_WEIGHT:
+                weight = tl.load(WEIGHT + bh * N + rows, mask=valid, other=0.0)
+            else:
+                weight = valid.to(tl.float32)
+            w = tl.broadcast_to(weight[:, None], (BLOCK_N, WCOLS)).to(v.dtype)
+        if TRANSPOSED:
+            acc = tl.dot(tl.trans(v), phi, acc, input_precision=PRECISION)
+            if WITH_Z:
+                acc_z = tl.dot(tl.trans(w), phi, acc_z, input_precision=PRECISION)
+        else:
+            phi_t = tl.trans(phi)
+            acc = tl.dot(phi_t, v, acc, input_precision=PRECISION)
+            if WITH_Z:
+                acc_z = tl.dot(phi_t, w, acc_z, input_precision=PRECISION)
+    f = fb * FEATURE_BLOCK + tl.arange(0, FEATURE_BLOCK)  # rows of S and z; the linear block's end < R
+    e = tl.arange(0, DV)
+    if TRANSPOSED:
+        tl.store(PART_S + (slot * R + f[None, :]) * DV + e[:, None], acc, mask=(f < R)[None, :])
+        z = tl.sum(tl.where(tl.arange(0, WCOLS)[:, None] == 0, acc_z, 0.0), axis=0)
+    else:
+        tl.store(PART_S + (slot * R + f[:, None]) * DV + e[None, :], acc, mask=(f < R)[:, None])
+        z = tl.sum(tl.where(tl.arange(0, WCOLS)[None, :] == 0, acc_z, 0.0), axis=1)
+    if WITH_Z:
+        tl.store(PART_Z + slot * R + f, z, mask=f < R)
+
+
+@triton.jit
+def _norm_loop(
+    k_base, mask_base, WEIGHT, PART_Z, slot, bh, N, start, stop, stride_kn, D_QK,
+    HAS_MASK: tl.constexpr, HAS_WEIGHT: tl.constexpr, DP: tl.constexpr, R: tl.constexpr,
+    BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, EVEN_QK: tl.constexpr,
+):  # fmt: skip
+    """One chunk's z = Σ w φ(k) (z2 as Σ (w k) kᵀ, z1, Σ w) to the partial buffer, from k alone."""
+    z2 = tl.zeros((DP, DP), tl.float32)
+    z1 = tl.zeros((DP,), tl.float32)
+    count = tl.zeros((BLOCK_N,), tl.float32)
+    for n0 in range(start, stop, BLOCK_N):
+        rows = n0 + tl.arange(0, BLOCK_N)
+        valid = rows < stop
+        if HAS_MASK:
+            valid = valid & (tl.load(mask_base + rows, mask=valid, other=0) != 0)
+        k = _load_rows(k_base, rows, stride_kn, valid, DP, D_QK, EVEN_QK)
+        if HAS_WEIGHT:
+            weight = tl.load(WEIGHT + bh * N + rows, mask=valid, other=0.0)
+        else:
+            weight = valid.to(tl.float32)
+        k_weighted = k.to(tl.float32) * weight[:, None]
+        z2 = tl.dot(tl.trans(k_weighted.to(k.dtype)), k, z2, input_precision=PRECISION)
+        z1 += tl.sum(k_weighted, axis=0)
+        count += weight
+    i = tl.arange(0, DP)
+    zbase = PART_Z + slot * R
+    tl.store(zbase + i[:, None] * DP + i[None, :], z2)
+    tl.store(zbase + DP * DP + i, z1)
+    tl.store(zbase + DP * DP + DP, tl.sum(count, axis=0))
+
+
+@triton.jit
+def _state_block_kernel(
+    K,
+    V,
+    MASK,
+    WEIGHT,
+    PART_S,
+    PART_Z,
+    N,
+    H,
+    rows_per_chunk,
+    stride_kb,
+    stride_kh,
+    stride_kn,
+    stride_vb,
+    stride_vh,
+    stride_vn,
+    stride_mb,
+    D_QK,
+    D_V,
+    HAS_MASK: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    DP: tl.constexpr,
+    DV: tl.constexpr,
+    R: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PRECISION: tl.constexpr,
+    FEATURE_BLOCK: tl.constexpr,
+    TRANSPOSED: tl.constexpr = False,
+    SEPARATE_Z: tl.constexpr = False,
+    EVEN_QK: tl.constexpr = False,
+    EVEN_V: tl.constexpr = False,
+):
+    """``_state_partial_kernel`` with the state's rows split over programs (grid: feature block, bh, chunk).
+
+    Program fb accumulates rows [fb·FB, (fb+1)·FB) of S and z (FB = FEATURE_BLOCK): for fb < DP²/FB the
+    products k_i k_j of a slice of i and every j (S2), for fb = DP²/FB the linear and constant features
+    (S1, S0; see ``_block_features``). With SEPARATE_Z, z comes from one more program per chunk
+    (``_norm_loop``) instead of a second matmul in each. Why: one program holding the whole (DP² × DV)
+    float32 accumulator and the (DP² × BLOCK_N) feature tile needs 255 registers (12.5 % occupancy); an
+    (FB × DV) slice needs a fraction. The programs of one chunk are adjacent in the grid, so they run
+    together and their re-reads of the same k, v tiles come from L2. TRANSPOSED accumulates Sᵀ = vᵀ φ(k)
+    instead (v as the A operand).
+    """
+    fb = tl.program_id(0)
+    bh = tl.program_id(1)
+    chunk = tl.program_id(2)
+    b = bh // H
+    h = bh % H
+    k_base = K + b * stride_kb + h * stride_kh
+    v_base = V + b * stride_vb + h * stride_vh
+    mask_base = MASK + b * stride_mb
+    start = chunk * rows_per_chunk
+    stop = tl.minimum(start + rows_per_chunk, N)
+    slot = bh * tl.num_programs(2) + chunk
+    if SEPARATE_Z and fb > DP * DP // FEATURE_BLOCK:
+        _norm_loop(
+            k_base, mask_base, WEIGHT, PART_Z, slot, bh, N, start, stop, stride_kn, D_QK,
+            HAS_MASK, HAS_WEIGHT, DP, R, BLOCK_N, PRECISION, EVEN_QK,
+        )  # fmt: skip
+    else:
+        _state_block_loop(
+            k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, fb, bh, N, start, stop, stride_kn,
+            stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION, FEATURE_BLOCK,
+            TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
+        )  # fmt: skip
 
 
 @triton.jit
@@ -725,13 +918,22 @@ def _multiprocessors(device: torch.device) -> int:
     return _SM_COUNT[index]
 
 
-def chunking(n: int, batch_heads: int, device: torch.device, chunks: int | None) -> tuple[int, int]:
-    """(tokens per chunk, number of chunks): enough chunks that all (batch, head) pairs fill the GPU."""
+def chunking(
+    n: int,
+    batch_heads: int,
+    device: torch.device,
+    chunks: int | None,
+    programs_per_chunk: int = 1,
+    programs_per_sm: int | None = None,
+) -> tuple[int, int]:
+    """(tokens per chunk, number of chunks): enough chunks that all (batch, head) pairs fill the GPU
+    (``programs_per_chunk``: programs that share one chunk, the feature blocks of the state kernel)."""
     cfg = _config
     granularity = cfg.chunk_granularity
     blocks = triton.cdiv(n, granularity)
     if chunks is None:
-        chunks = triton.cdiv(cfg.programs_per_sm * _multiprocessors(device), batch_heads)
+        per_sm = cfg.programs_per_sm if programs_per_sm is None else programs_per_sm
+        chunks = triton.cdiv(per_sm * _multiprocessors(device), batch_heads * programs_per_chunk)
     chunks = max(1, min(chunks, blocks))
     rows_per_chunk = triton.cdiv(blocks, chunks) * granularity
     return rows_per_chunk, triton.cdiv(n, rows_per_chunk)
@@ -810,6 +1012,57 @@ def _reduce(
     return state, norm
 
 
+def _state_partials(
+    k: torch.Tensor,
+    v: torch.Tensor,
+    v_strides: tuple[int, int, int],
+    mask: torch.Tensor | None,
+    stride_mb: int,
+    weight: torch.Tensor | None,
+    d_v: int,
+    dv_pad: int,
+    tile: Tile,
+    chunks: int | None,
+    precision: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Partial states Σ φ(k) vᵀ, Σ w φ(k) per chunk ((B·H, C, R, DV), (B·H, C, R)), by the whole-state
+    kernel or, with ``state_feature_block``, the feature-block kernel (its own number of chunks).
+
+    ``v`` is read through ``v_strides`` (batch, head, token); ``weight`` (B·H·N float32) replaces the
+    count of real keys in z (the backward's dden)."""
+    cfg = _config
+    batch, heads, n, d = k.shape
+    block = cfg.state_feature_block
+    blocks = 1 if block == 0 or cfg.quad_mode != 0 else QUAD_FEATURES // block + 1 + cfg.state_separate_z
+    # The linear block holds DP + 1 rows (S1, S0): a block of more than DP rows.
+    if blocks > 1 and (QUAD_FEATURES % block or block % FEATURE_PAD or block <= FEATURE_PAD):
+        raise ValueError(f"state_feature_block {block}: a multiple of 16 above 16 dividing {QUAD_FEATURES}")
+    per_sm = cfg.state_programs_per_sm if blocks > 1 else None
+    rows_per_chunk, n_chunks = chunking(n, batch * heads, k.device, chunks, blocks, per_sm)
+    part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=k.device, dtype=torch.float32)
+    part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=k.device, dtype=torch.float32)
+    mask_arg = k if mask is None else mask
+    args = (
+        k, v, mask_arg, k if weight is None else weight, part_s, part_z, n, heads, rows_per_chunk,
+        *k.stride()[:3], *v_strides, stride_mb, d, d_v,
+    )  # fmt: skip
+    flags = {"HAS_MASK": mask is not None, "HAS_WEIGHT": weight is not None, **_even(d, d_v, dv_pad)}
+    flags |= {"DP": FEATURE_PAD, "DV": dv_pad, "R": STATE_ROWS, "PRECISION": precision}
+    launch = _tile_kwargs(tile, dv_pad, k.dtype, blocks == 1)
+    if blocks == 1:
+        _state_partial_kernel[(batch * heads, n_chunks)](*args, QUAD_MODE=cfg.quad_mode, **flags, **launch)
+    else:
+        _state_block_kernel[(blocks, batch * heads, n_chunks)](
+            *args,
+            FEATURE_BLOCK=block,
+            TRANSPOSED=cfg.state_transposed,
+            SEPARATE_Z=cfg.state_separate_z,
+            **flags,
+            **launch,
+        )
+    return part_s, part_z
+
+
 def _mask_arg(mask: torch.Tensor | None, fallback: torch.Tensor) -> tuple[torch.Tensor, int]:
     if mask is None:
         return fallback, 0
@@ -836,8 +1089,6 @@ def forward(
     even = _even(d, d_v, dv_pad)
     mask, stride_mb = _mask_arg(key_padding_mask, k)
 
-    part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
-    part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=q.device, dtype=torch.float32)
     grid = (batch * heads, n_chunks)
     common = {
         "DP": FEATURE_PAD,
@@ -846,11 +1097,9 @@ def forward(
         "QUAD_MODE": cfg.quad_mode,
         "PRECISION": precision,
     }
-    _state_partial_kernel[grid](
-        k, v, mask, k, part_s, part_z, n, heads, rows_per_chunk,
-        *k.stride()[:3], *v.stride()[:3], stride_mb, d, d_v,
-        HAS_MASK=key_padding_mask is not None, HAS_WEIGHT=False, **even,
-        **common, **_tile_kwargs(cfg.state, dv_pad, q.dtype, True),
+    part_s, part_z = _state_partials(
+        k, v, v.stride()[:3], None if key_padding_mask is None else mask, stride_mb, None, d_v, dv_pad,
+        cfg.state, chunks, precision,
     )  # fmt: skip
     inv_scale = _empty(batch * heads, device=q.device, dtype=torch.float32)
     state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False)
@@ -897,12 +1146,15 @@ def backward(
     grid = (batch * heads, n_chunks)
 
     dq = _empty(*q.shape, device=q.device, dtype=q.dtype)
-    part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
-    part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=q.device, dtype=torch.float32)
     scale1, scale2 = 1.0 / math.sqrt(d), 1.0 / (2 * d)
     mode = cfg.query_backward
     if mode not in ("fused", "two_pass", "state_kernel"):
         raise ValueError(f"unknown query_backward {mode!r}")
+    if mode == "state_kernel":  # the query kernel accumulates nothing: placeholders
+        part_s = part_z = inv_scale
+    else:
+        part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=q.device, dtype=torch.float32)
+        part_z = _empty(batch * heads, n_chunks, STATE_ROWS, device=q.device, dtype=torch.float32)
     passes = {
         "fused": [(True, True, False, cfg.query_grad)],
         "two_pass": [(True, False, False, cfg.query_dq), (False, True, False, cfg.query_state)],
@@ -925,13 +1177,10 @@ def backward(
     if mode == "state_kernel":
         # dŜ = Σ φ̃(q) dnumᵀ, dẑ = Σ φ̃(q) dden: the forward's state kernel on (q, dnum), weights dden;
         # the feature scales of φ̃ are applied in the reduction.
-        state_common = {k_: v_ for k_, v_ in common.items() if k_ != "CONTRACT_PRECISION"}
-        _state_partial_kernel[grid](
-            q, dnum, q, dden, part_s, part_z, n, heads, rows_per_chunk,
-            *q.stride()[:3], heads * dnum.stride(0), dnum.stride(0), dnum.stride(1), 0, d, d_v,
-            HAS_MASK=False, HAS_WEIGHT=True, **even,
-            **state_common, **_tile_kwargs(cfg.query_state, dv_pad, q.dtype, True),
-        )  # fmt: skip
+        dnum_strides = (heads * dnum.stride(0), dnum.stride(0), dnum.stride(1))
+        part_s, part_z = _state_partials(
+            q, dnum, dnum_strides, None, 0, dden, d_v, dv_pad, cfg.query_state, chunks, precision
+        )
         dstate, dnorm = _reduce(part_s, part_z, inv_scale, True, scale_quad=scale2, scale_lin=scale1)
     else:
         dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)

@@ -16,11 +16,12 @@ from triton.backends.compiler import GPUTarget
 H200 = GPUTarget("cuda", 90, 32)
 
 
-def run_compile_script(script: str) -> subprocess.CompletedProcess:
-    """Run ``script`` (a compile test's own file) with the repository importable and no interpreter."""
+def run_compile_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``script`` (a compile test's own file, with ``args``) with the repository importable and no
+    interpreter."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     root = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, script], env=env, capture_output=True, text=True, timeout=600, cwd=root
+        [sys.executable, script, *args], env=env, capture_output=True, text=True, timeout=600, cwd=root
     )

@@ -8,7 +8,9 @@ compilation runs in a child process, since this test session runs Triton in its 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,8 +61,15 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
     grads = {**common, "CONTRACT_PRECISION": "tf32", "PREFETCH": config.prefetch_grads}
     reduce = {"DV": 64, "R": taylor.STATE_ROWS, "QUAD_ROWS": taylor.QUAD_FEATURES, "ROWS": taylor.REDUCE_ROWS}
     reduce |= {"COUNT_ROW": taylor.QUAD_FEATURES + taylor.FEATURE_PAD}
+    if config.state_feature_block and config.quad_mode == 0:
+        state_kernel = "_state_block_kernel"
+        state = {k: v for k, v in common.items() if k != "QUAD_MODE"}
+        state |= {"FEATURE_BLOCK": config.state_feature_block, "TRANSPOSED": config.state_transposed}
+        state |= {"SEPARATE_Z": config.state_separate_z}
+    else:
+        state_kernel, state = "_state_partial_kernel", common
     found = [
-        ("_state_partial_kernel", {**common, "HAS_MASK": True, "HAS_WEIGHT": False}, config.state),
+        (state_kernel, {**state, "HAS_MASK": True, "HAS_WEIGHT": False}, config.state),
         ("_output_kernel", common, config.output),
         ("_key_grad_kernel", {**grads, "HAS_MASK": True}, config.key_grad),
         ("_reduce_kernel", {**reduce, "SCALE_GIVEN": False}, taylor.Tile(0, 4)),  # no token tile
@@ -74,9 +83,7 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
         flags = {"COMPUTE_DQ": dq, "ACCUMULATE": accumulate, "STORE_DNUM": store}
         found.append(("_query_grad_kernel", {**grads, **flags}, tile))
     if config.query_backward == "state_kernel":
-        found.append(
-            ("_state_partial_kernel", {**common, "HAS_MASK": False, "HAS_WEIGHT": True}, config.query_state)
-        )
+        found.append((state_kernel, {**state, "HAS_MASK": False, "HAS_WEIGHT": True}, config.query_state))
     result = []
     for name, constexprs, tile in found:
         if tile.block_n:
@@ -105,7 +112,6 @@ def compile_all() -> list[str]:
 
 def _resource_usage(cubin: bytes) -> str:
     """Registers and stack (spill) bytes from the cuobjdump that Triton ships, if it is there."""
-    import re
     import tempfile
 
     tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
@@ -125,7 +131,35 @@ def test_default_configuration_compiles_for_sm90():
     assert f"compiled {len(launched_kernels(taylor.current_config()))} kernels" in done.stdout
 
 
+def test_feature_block_state_kernel_fits_four_programs_per_multiprocessor():
+    # The reason for the feature-block kernel: at most 128 registers per thread (4 programs of 4 warps
+    # per multiprocessor; the whole-state kernel needs 255 and spills) and no stack.
+    overrides = ["state_feature_block=64", "state_separate_z=True", "state=64x4", "query_state=64x4"]
+    done = run_compile_script(__file__, *overrides)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    if "(no cuobjdump)" in done.stdout:
+        pytest.skip("this Triton ships no cuobjdump: registers unknown")
+    found = re.findall(r"_state_block_kernel warps=4: (\d+) registers, stack (\d+) bytes", done.stdout)
+    assert len(found) == 2, done.stdout  # forward and the backward's state gradient
+    assert all(int(registers) <= 128 and int(stack) == 0 for registers, stack in found), found
+
+
+def parse_overrides(args: list[str]) -> dict[str, object]:
+    """``field=value`` launch-config overrides: integers, True/False, or tiles as BLOCKxWARPS (64x4)."""
+    overrides: dict[str, object] = {}
+    for arg in args:
+        field, value = arg.split("=", 1)
+        if "x" in value:
+            overrides[field] = taylor.Tile(*(int(part) for part in value.split("x")))
+        elif value in ("True", "False"):
+            overrides[field] = value == "True"
+        else:
+            overrides[field] = int(value) if value.lstrip("-").isdigit() else value
+    return overrides
+
+
 if __name__ == "__main__":
+    taylor.set_config(dataclasses.replace(taylor.current_config(), **parse_overrides(sys.argv[1:])))
     report = compile_all()
     print("\n".join(report))
     failed = [line for line in report if line.startswith("FAILED")]

@@ -185,6 +185,35 @@ def test_triton_float16_matches_reference(seeded_generator, kernel_device):
         _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
 
 
+@pytest.mark.parametrize(
+    ("feature_block", "separate_z", "transposed"), [(64, False, False), (128, True, False), (64, True, True)]
+)
+def test_triton_feature_block_state_kernel(
+    seeded_generator, kernel_device, feature_block, separate_z, transposed
+):
+    # The state split over programs by feature rows (the last block: linear and constant rows), with a
+    # padding mask (forward) and dden weights (the backward's state gradient), d = 5 (masked columns) and
+    # d = 16 (unmasked rows), and a last chunk shorter than the others.
+    config = {"state_feature_block": feature_block, "state_separate_z": separate_z}
+    config |= {"state_transposed": transposed, "query_backward": "state_kernel"}
+    q, k, v = _random_qkv(seeded_generator, 2, 2, 101, 16, 40)
+    mask = torch.rand(2, 101, generator=seeded_generator) > 0.25
+    with _triton_config(**config):
+        _compare_with_reference(q, k, v, mask, torch.float32, kernel_device, 1e-5, chunks=2)
+        q, k, v = _random_qkv(seeded_generator, 1, 2, 70, 5, 16)
+        _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
+
+
+def test_triton_feature_block_must_fit_the_features():
+    from kernels import _taylor_triton
+
+    q = torch.zeros(1, 1, 8, 16)
+    with _taylor_triton.launch_config(state_feature_block=16), pytest.raises(ValueError, match="above 16"):
+        _taylor_triton._state_partials(
+            q, q, q.stride()[:3], None, 0, None, 16, 16, _taylor_triton.Tile(32, 4), 1, "ieee"
+        )
+
+
 def test_triton_forward_is_deterministic(seeded_generator, kernel_device):
     q, k, v = (t.to(kernel_device, torch.float32) for t in _random_qkv(seeded_generator, 1, 1, 100, 16, 16))
     with _triton_config():
