@@ -105,6 +105,8 @@ VARIANTS: dict[str, tuple] = {
         {"state_feature_block": 64, "state_separate_z": True, "state_transposed": False},
         {"state_feature_block": 64, "state_separate_z": True, "state_transposed": True},
         {"state_feature_block": 128, "state_separate_z": True, "state_transposed": False},
+        {"state_feature_block": 64, "state_separate_z": True, "state_symmetric": True},
+        {"state_feature_block": 64, "state_separate_z": False, "state_symmetric": True},
     ),
 }
 

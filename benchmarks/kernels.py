@@ -372,6 +372,8 @@ VARIANTS: dict[str, dict] = {
     "feature blocks 128 (8 warps), z program": {
         **FB64, "state_feature_block": 128, "state": T(64, 8), "query_state": T(64, 8),
     },
+    "feature blocks 64 symmetric, z program": {**FB64, "state_symmetric": True},
+    "feature blocks 64 symmetric, z by matmul": {**FB64, "state_symmetric": True, "state_separate_z": False},
     "feature blocks 64, z program, tiles (32, 4)": {**FB64, "state": T(32, 4), "query_state": T(32, 4)},
     "feature blocks 64, z program, 2 programs per SM": {**FB64, "state_programs_per_sm": 2},
     "feature blocks 64, z program, 8 programs per SM": {**FB64, "state_programs_per_sm": 8},

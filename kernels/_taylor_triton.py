@@ -74,6 +74,8 @@ class LaunchConfig:
         state_transposed: the feature-block state kernel accumulates Sᵀ = vᵀ φ(k) (v as the A operand).
         state_separate_z: the feature-block state kernel computes z in one more program per chunk
             instead of a second matmul in each program.
+        state_symmetric: the feature-block state kernel (state_feature_block = 64) skips one of the four
+            8 × 8 blocks of products k_i k_j, the mirror image of another (S2 is symmetric).
         state_programs_per_sm: target programs per multiprocessor of the feature-block state kernel when
             choosing its number of chunks (its chunks are independent of the other kernels').
         poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
@@ -95,6 +97,7 @@ class LaunchConfig:
     state_feature_block: int = 0
     state_transposed: bool = False
     state_separate_z: bool = False
+    state_symmetric: bool = False
     state_programs_per_sm: int = 4
     poison: bool = False
 
@@ -371,50 +374,62 @@ def _state_partial_kernel(
 
 @triton.jit
 def _block_features(
-    K_BASE, k, rows, valid, stride_kn, fb, D_QK,
-    ROWS_I: tl.constexpr, DP: tl.constexpr, QUAD_BLOCKS: tl.constexpr, EVEN_QK: tl.constexpr,
+    K_BASE, k, rows, valid, stride_kn, i0, j0, D_QK,
+    PAIR_I: tl.constexpr, PAIR_J: tl.constexpr, DP: tl.constexpr, LINEAR: tl.constexpr, EVEN_QK: tl.constexpr,
 ):  # fmt: skip
-    """(BLOCK_N, ROWS_I*DP) float32 features of feature block ``fb``, column c = r*DP + j.
+    """(BLOCK_N, PAIR_I*PAIR_J) float32 features of one feature block, column c = a*PAIR_J + b.
 
-    fb < QUAD_BLOCKS: k_i k_j with i = fb*ROWS_I + r (rows fb*ROWS_I*DP + c of S2); fb = QUAD_BLOCKS
-    (the linear block): k_j in columns j < DP, 1 in column DP, 0 beyond (rows DP² + c: S1, S0).
-    The ROWS_I factors k_i are re-read from memory (an L1 hit: this program just loaded the row) rather
-    than sliced out of the register tile k, which Triton cannot index by column.
+    Quadratic block: k_i k_j with i = i0 + a, j = j0 + b. LINEAR block (PAIR_J = DP): k_b in columns
+    b < DP, 1 in column DP, 0 beyond. Factors narrower than the row are re-read from memory (an L1 hit:
+    this program just loaded the row) rather than sliced out of the register tile k, which Triton cannot
+    index by column.
     """
     block_n: tl.constexpr = k.shape[0]
-    linear = fb == QUAD_BLOCKS
-    cols = (fb * ROWS_I) % DP + tl.arange(0, ROWS_I)  # the linear block reads in-bounds columns too
-    ki = tl.load(
-        K_BASE + rows[:, None] * stride_kn + cols[None, :],
-        mask=_columns_mask(valid, cols, D_QK, EVEN_QK), other=0.0,
-    )  # fmt: skip
-    first = tl.arange(0, ROWS_I)[None, :] == 0
-    ki = tl.where(linear, tl.where(first, 1.0, 0.0), ki.to(tl.float32))
-    product = tl.reshape(ki[:, :, None] * k.to(tl.float32)[:, None, :], (block_n, ROWS_I * DP))
-    constant = (tl.arange(0, ROWS_I * DP) == DP) & linear
-    return product + tl.where(constant, 1.0, 0.0)[None, :]
+    if LINEAR:
+        c = tl.arange(0, PAIR_I * PAIR_J)
+        product = tl.where(c[None, :] == DP, 1.0, 0.0) + tl.zeros((block_n, PAIR_I * PAIR_J), tl.float32)
+        product = tl.reshape(product, (block_n, PAIR_I, PAIR_J))
+        first = (tl.arange(0, PAIR_I) == 0)[None, :, None]
+        product = tl.where(first, k.to(tl.float32)[:, None, :], product)
+    else:
+        cols_i = i0 + tl.arange(0, PAIR_I)
+        ki = tl.load(
+            K_BASE + rows[:, None] * stride_kn + cols_i[None, :],
+            mask=_columns_mask(valid, cols_i, D_QK, EVEN_QK), other=0.0,
+        )  # fmt: skip
+        if PAIR_J == DP:
+            kj = k
+        else:
+            cols_j = j0 + tl.arange(0, PAIR_J)
+            kj = tl.load(
+                K_BASE + rows[:, None] * stride_kn + cols_j[None, :],
+                mask=_columns_mask(valid, cols_j, D_QK, EVEN_QK), other=0.0,
+            )  # fmt: skip
+        product = ki.to(tl.float32)[:, :, None] * kj.to(tl.float32)[:, None, :]
+    return tl.reshape(product, (block_n, PAIR_I * PAIR_J))
 
 
 @triton.jit
 def _state_block_loop(
-    k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, fb, bh, N, start, stop, stride_kn, stride_vn,
-    D_QK, D_V,
+    k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, i0, j0, bh, N, start, stop, stride_kn,
+    stride_vn, D_QK, D_V,
     HAS_MASK: tl.constexpr, HAS_WEIGHT: tl.constexpr, DP: tl.constexpr, DV: tl.constexpr, R: tl.constexpr,
-    BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, FEATURE_BLOCK: tl.constexpr, TRANSPOSED: tl.constexpr,
-    WITH_Z: tl.constexpr, EVEN_QK: tl.constexpr, EVEN_V: tl.constexpr,
+    BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, PAIR_I: tl.constexpr, PAIR_J: tl.constexpr,
+    LINEAR: tl.constexpr, TRANSPOSED: tl.constexpr, WITH_Z: tl.constexpr, EVEN_QK: tl.constexpr,
+    EVEN_V: tl.constexpr,
 ):  # fmt: skip
-    """Rows [fb·FB, (fb+1)·FB) of one chunk's S (and of z = Σ w φ(k) if WITH_Z) to the partial buffers.
+    """One feature block (``_block_features``) of one chunk's S, and of z = Σ w φ(k) if WITH_Z, to the
+    partial buffers: rows (i0 + a)·DP + j0 + b of S2, or DP² + c (S1, S0) for the LINEAR block.
 
     z is one more matmul, φ(k)ᵀ times w broadcast to 16 columns (w = 1 per real key, or WEIGHT)."""
-    QUAD_BLOCKS: tl.constexpr = DP * DP // FEATURE_BLOCK
-    ROWS_I: tl.constexpr = FEATURE_BLOCK // DP
+    FB: tl.constexpr = PAIR_I * PAIR_J
     WCOLS: tl.constexpr = 16  # the smallest matmul extent
     if TRANSPOSED:
-        acc = tl.zeros((DV, FEATURE_BLOCK), tl.float32)
-        acc_z = tl.zeros((WCOLS, FEATURE_BLOCK), tl.float32)
+        acc = tl.zeros((DV, FB), tl.float32)
+        acc_z = tl.zeros((WCOLS, FB), tl.float32)
     else:
-        acc = tl.zeros((FEATURE_BLOCK, DV), tl.float32)
-        acc_z = tl.zeros((FEATURE_BLOCK, WCOLS), tl.float32)
+        acc = tl.zeros((FB, DV), tl.float32)
+        acc_z = tl.zeros((FB, WCOLS), tl.float32)
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
         valid, k, v = _load_key_tile(
@@ -422,7 +437,7 @@ def _state_block_loop(
             EVEN_QK, EVEN_V,
         )  # fmt: skip
         phi = _block_features(
-            k_base, k, rows, valid, stride_kn, fb, D_QK, ROWS_I, DP, QUAD_BLOCKS, EVEN_QK
+            k_base, k, rows, valid, stride_kn, i0, j0, D_QK, PAIR_I, PAIR_J, DP, LINEAR, EVEN_QK
         ).to(v.dtype)
         if WITH_Z:
             if HAS_WEIGHT:
@@ -439,16 +454,22 @@ def _state_block_loop(
             acc = tl.dot(phi_t, v, acc, input_precision=PRECISION)
             if WITH_Z:
                 acc_z = tl.dot(phi_t, w, acc_z, input_precision=PRECISION)
-    f = fb * FEATURE_BLOCK + tl.arange(0, FEATURE_BLOCK)  # rows of S and z; the linear block's end < R
+    c = tl.arange(0, FB)
+    if LINEAR:
+        f = DP * DP + c
+        keep = c <= DP
+    else:
+        f = (i0 + c // PAIR_J) * DP + j0 + c % PAIR_J
+        keep = c < FB
     e = tl.arange(0, DV)
     if TRANSPOSED:
-        tl.store(PART_S + (slot * R + f[None, :]) * DV + e[:, None], acc, mask=(f < R)[None, :])
+        tl.store(PART_S + (slot * R + f[None, :]) * DV + e[:, None], acc, mask=keep[None, :])
         z = tl.sum(tl.where(tl.arange(0, WCOLS)[:, None] == 0, acc_z, 0.0), axis=0)
     else:
-        tl.store(PART_S + (slot * R + f[:, None]) * DV + e[None, :], acc, mask=(f < R)[:, None])
+        tl.store(PART_S + (slot * R + f[:, None]) * DV + e[None, :], acc, mask=keep[:, None])
         z = tl.sum(tl.where(tl.arange(0, WCOLS)[None, :] == 0, acc_z, 0.0), axis=1)
     if WITH_Z:
-        tl.store(PART_Z + slot * R + f, z, mask=f < R)
+        tl.store(PART_Z + slot * R + f, z, mask=keep)
 
 
 @triton.jit
@@ -510,6 +531,7 @@ def _state_block_kernel(
     BLOCK_N: tl.constexpr,
     PRECISION: tl.constexpr,
     FEATURE_BLOCK: tl.constexpr,
+    SYMMETRIC: tl.constexpr = False,
     TRANSPOSED: tl.constexpr = False,
     SEPARATE_Z: tl.constexpr = False,
     EVEN_QK: tl.constexpr = False,
@@ -519,7 +541,10 @@ def _state_block_kernel(
 
     Program fb accumulates rows [fb·FB, (fb+1)·FB) of S and z (FB = FEATURE_BLOCK): for fb < DP²/FB the
     products k_i k_j of a slice of i and every j (S2), for fb = DP²/FB the linear and constant features
-    (S1, S0; see ``_block_features``). With SEPARATE_Z, z comes from one more program per chunk
+    (S1, S0; see ``_block_features``). SYMMETRIC (FEATURE_BLOCK = DP²/4): three blocks of DP/2 × DP/2
+    products k_i k_j with block(i) ≤ block(j) instead of four, since S2 is symmetric in (i, j); the
+    reduction reads the rows of the fourth block from their mirror images (SWAP_BLOCK). With SEPARATE_Z,
+    z comes from one more program per chunk
     (``_norm_loop``) instead of a second matmul in each. Why: one program holding the whole (DP² × DV)
     float32 accumulator and the (DP² × BLOCK_N) feature tile needs 255 registers (12.5 % occupancy); an
     (FB × DV) slice needs a fraction. The programs of one chunk are adjacent in the grid, so they run
@@ -537,16 +562,34 @@ def _state_block_kernel(
     start = chunk * rows_per_chunk
     stop = tl.minimum(start + rows_per_chunk, N)
     slot = bh * tl.num_programs(2) + chunk
-    if SEPARATE_Z and fb > DP * DP // FEATURE_BLOCK:
+    if SYMMETRIC:  # blocks (i, j) of DP/2 × DP/2 products with i ≤ j: (0, 0), (0, 1), (1, 1)
+        quad_programs: tl.constexpr = 3
+        pair_i: tl.constexpr = DP // 2
+        pair_j: tl.constexpr = DP // 2
+        i0 = (fb // 2) * pair_i
+        j0 = ((fb + 1) // 2) * pair_j
+    else:  # rows i of a slice, every j
+        quad_programs: tl.constexpr = DP * DP // FEATURE_BLOCK
+        pair_i: tl.constexpr = FEATURE_BLOCK // DP
+        pair_j: tl.constexpr = DP
+        i0 = fb * pair_i
+        j0 = 0
+    if SEPARATE_Z and fb > quad_programs:
         _norm_loop(
             k_base, mask_base, WEIGHT, PART_Z, slot, bh, N, start, stop, stride_kn, D_QK,
             HAS_MASK, HAS_WEIGHT, DP, R, BLOCK_N, PRECISION, EVEN_QK,
         )  # fmt: skip
+    elif fb == quad_programs:
+        _state_block_loop(
+            k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, 0, 0, bh, N, start, stop, stride_kn,
+            stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION,
+            FEATURE_BLOCK // DP, DP, True, TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
+        )  # fmt: skip
     else:
         _state_block_loop(
-            k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, fb, bh, N, start, stop, stride_kn,
-            stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION, FEATURE_BLOCK,
-            TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
+            k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, i0, j0, bh, N, start, stop, stride_kn,
+            stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION,
+            pair_i, pair_j, False, TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
         )  # fmt: skip
 
 
@@ -566,20 +609,28 @@ def _reduce_kernel(
     COUNT_ROW: tl.constexpr,
     SCALE_GIVEN: tl.constexpr,
     ROWS: tl.constexpr,
+    DP: tl.constexpr = 16,
+    SWAP_BLOCK: tl.constexpr = 0,
 ):
     """Sum the C partials of one (batch, head) in chunk order and scale by 1/c (quadratic rows also by
-    scale_quad, linear rows by scale_lin)."""
+    scale_quad, linear rows by scale_lin). SWAP_BLOCK > 0: the partials hold the quadratic rows
+    i·DP + j only for i // SWAP_BLOCK ≤ j // SWAP_BLOCK; the others are read from row j·DP + i."""
     bh = tl.program_id(0)
     rows = tl.program_id(1) * ROWS + tl.arange(0, ROWS)
     valid = rows < R
+    source = rows
+    if SWAP_BLOCK > 0:
+        i, j = rows // DP, rows % DP
+        source = tl.where((rows < QUAD_ROWS) & (i // SWAP_BLOCK > j // SWAP_BLOCK), j * DP + i, rows)
     e = tl.arange(0, DV)
     acc = tl.zeros((ROWS, DV), tl.float32)
     acc_z = tl.zeros((ROWS,), tl.float32)
     count = 0.0
     for c in range(C):
         slot = bh * C + c
-        acc += tl.load(PART_S + (slot * R + rows[:, None]) * DV + e[None, :], mask=valid[:, None], other=0.0)
-        acc_z += tl.load(PART_Z + slot * R + rows, mask=valid, other=0.0)
+        s_ptrs = PART_S + (slot * R + source[:, None]) * DV + e[None, :]
+        acc += tl.load(s_ptrs, mask=valid[:, None], other=0.0)
+        acc_z += tl.load(PART_Z + slot * R + source, mask=valid, other=0.0)
         if not SCALE_GIVEN:
             count += tl.load(PART_Z + slot * R + COUNT_ROW)
     if SCALE_GIVEN:
@@ -986,6 +1037,7 @@ def _reduce(
     scale_given: bool,
     scale_quad: float = 1.0,
     scale_lin: float = 1.0,
+    swap_block: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum the partial states (and scale, see ``_reduce_kernel``)."""
     bh, c, r, dv = part_s.shape
@@ -1007,6 +1059,8 @@ def _reduce(
         COUNT_ROW=QUAD_FEATURES + FEATURE_PAD,
         SCALE_GIVEN=scale_given,
         ROWS=REDUCE_ROWS,
+        DP=FEATURE_PAD,
+        SWAP_BLOCK=swap_block,
         num_warps=4,
     )
     return state, norm
@@ -1024,19 +1078,29 @@ def _state_partials(
     tile: Tile,
     chunks: int | None,
     precision: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Partial states Σ φ(k) vᵀ, Σ w φ(k) per chunk ((B·H, C, R, DV), (B·H, C, R)), by the whole-state
-    kernel or, with ``state_feature_block``, the feature-block kernel (its own number of chunks).
+    kernel or, with ``state_feature_block``, the feature-block kernel (its own number of chunks), and
+    the ``SWAP_BLOCK`` the reduction needs (``_reduce_kernel``).
 
     ``v`` is read through ``v_strides`` (batch, head, token); ``weight`` (B·H·N float32) replaces the
     count of real keys in z (the backward's dden)."""
     cfg = _config
     batch, heads, n, d = k.shape
     block = cfg.state_feature_block
-    blocks = 1 if block == 0 or cfg.quad_mode != 0 else QUAD_FEATURES // block + 1 + cfg.state_separate_z
-    # The linear block holds DP + 1 rows (S1, S0): a block of more than DP rows.
-    if blocks > 1 and (QUAD_FEATURES % block or block % FEATURE_PAD or block <= FEATURE_PAD):
-        raise ValueError(f"state_feature_block {block}: a multiple of 16 above 16 dividing {QUAD_FEATURES}")
+    if block == 0 or cfg.quad_mode != 0:
+        blocks, symmetric = 1, False
+    else:
+        # The linear block holds DP + 1 rows (S1, S0): a block of more than DP rows.
+        if QUAD_FEATURES % block or block % FEATURE_PAD or block <= FEATURE_PAD:
+            raise ValueError(
+                f"state_feature_block {block}: a multiple of 16 above 16 dividing {QUAD_FEATURES}"
+            )
+        symmetric = cfg.state_symmetric
+        if symmetric and block != QUAD_FEATURES // 4:
+            raise ValueError(f"state_symmetric needs state_feature_block {QUAD_FEATURES // 4}, got {block}")
+        quad_programs = 3 if symmetric else QUAD_FEATURES // block
+        blocks = quad_programs + 1 + cfg.state_separate_z
     per_sm = cfg.state_programs_per_sm if blocks > 1 else None
     rows_per_chunk, n_chunks = chunking(n, batch * heads, k.device, chunks, blocks, per_sm)
     part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=k.device, dtype=torch.float32)
@@ -1055,12 +1119,13 @@ def _state_partials(
         _state_block_kernel[(blocks, batch * heads, n_chunks)](
             *args,
             FEATURE_BLOCK=block,
+            SYMMETRIC=symmetric,
             TRANSPOSED=cfg.state_transposed,
             SEPARATE_Z=cfg.state_separate_z,
             **flags,
             **launch,
         )
-    return part_s, part_z
+    return part_s, part_z, FEATURE_PAD // 2 if symmetric else 0
 
 
 def _mask_arg(mask: torch.Tensor | None, fallback: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -1097,12 +1162,12 @@ def forward(
         "QUAD_MODE": cfg.quad_mode,
         "PRECISION": precision,
     }
-    part_s, part_z = _state_partials(
+    part_s, part_z, swap = _state_partials(
         k, v, v.stride()[:3], None if key_padding_mask is None else mask, stride_mb, None, d_v, dv_pad,
         cfg.state, chunks, precision,
     )  # fmt: skip
     inv_scale = _empty(batch * heads, device=q.device, dtype=torch.float32)
-    state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False)
+    state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False, swap_block=swap)
 
     out = _empty(batch, heads, n, d_v, device=q.device, dtype=q.dtype)
     _output_kernel[grid](
@@ -1178,10 +1243,10 @@ def backward(
         # dŜ = Σ φ̃(q) dnumᵀ, dẑ = Σ φ̃(q) dden: the forward's state kernel on (q, dnum), weights dden;
         # the feature scales of φ̃ are applied in the reduction.
         dnum_strides = (heads * dnum.stride(0), dnum.stride(0), dnum.stride(1))
-        part_s, part_z = _state_partials(
+        part_s, part_z, swap = _state_partials(
             q, dnum, dnum_strides, None, 0, dden, d_v, dv_pad, cfg.query_state, chunks, precision
         )
-        dstate, dnorm = _reduce(part_s, part_z, inv_scale, True, scale_quad=scale2, scale_lin=scale1)
+        dstate, dnorm = _reduce(part_s, part_z, inv_scale, True, scale2, scale1, swap_block=swap)
     else:
         dstate, dnorm = _reduce(part_s, part_z, inv_scale, scale_given=True)
 
