@@ -531,6 +531,9 @@ def _state_block_kernel(
     BLOCK_N: tl.constexpr,
     PRECISION: tl.constexpr,
     FEATURE_BLOCK: tl.constexpr,
+    QUAD_PROGRAMS: tl.constexpr,
+    PAIR_I: tl.constexpr,
+    PAIR_J: tl.constexpr,
     SYMMETRIC: tl.constexpr = False,
     TRANSPOSED: tl.constexpr = False,
     SEPARATE_Z: tl.constexpr = False,
@@ -562,24 +565,19 @@ def _state_block_kernel(
     start = chunk * rows_per_chunk
     stop = tl.minimum(start + rows_per_chunk, N)
     slot = bh * tl.num_programs(2) + chunk
+    # Programs fb < QUAD_PROGRAMS: PAIR_I × PAIR_J products k_i k_j from (i0, j0).
     if SYMMETRIC:  # blocks (i, j) of DP/2 × DP/2 products with i ≤ j: (0, 0), (0, 1), (1, 1)
-        quad_programs: tl.constexpr = 3
-        pair_i: tl.constexpr = DP // 2
-        pair_j: tl.constexpr = DP // 2
-        i0 = (fb // 2) * pair_i
-        j0 = ((fb + 1) // 2) * pair_j
+        i0 = (fb // 2) * PAIR_I
+        j0 = ((fb + 1) // 2) * PAIR_J
     else:  # rows i of a slice, every j
-        quad_programs: tl.constexpr = DP * DP // FEATURE_BLOCK
-        pair_i: tl.constexpr = FEATURE_BLOCK // DP
-        pair_j: tl.constexpr = DP
-        i0 = fb * pair_i
+        i0 = fb * PAIR_I
         j0 = 0
-    if SEPARATE_Z and fb > quad_programs:
+    if SEPARATE_Z and fb > QUAD_PROGRAMS:
         _norm_loop(
             k_base, mask_base, WEIGHT, PART_Z, slot, bh, N, start, stop, stride_kn, D_QK,
             HAS_MASK, HAS_WEIGHT, DP, R, BLOCK_N, PRECISION, EVEN_QK,
         )  # fmt: skip
-    elif fb == quad_programs:
+    elif fb == QUAD_PROGRAMS:
         _state_block_loop(
             k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, 0, 0, bh, N, start, stop, stride_kn,
             stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION,
@@ -589,7 +587,7 @@ def _state_block_kernel(
         _state_block_loop(
             k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, i0, j0, bh, N, start, stop, stride_kn,
             stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION,
-            pair_i, pair_j, False, TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
+            PAIR_I, PAIR_J, False, TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
         )  # fmt: skip
 
 
@@ -1119,6 +1117,9 @@ def _state_partials(
         _state_block_kernel[(blocks, batch * heads, n_chunks)](
             *args,
             FEATURE_BLOCK=block,
+            QUAD_PROGRAMS=quad_programs,
+            PAIR_I=FEATURE_PAD // 2 if symmetric else block // FEATURE_PAD,
+            PAIR_J=FEATURE_PAD // 2 if symmetric else FEATURE_PAD,
             SYMMETRIC=symmetric,
             TRANSPOSED=cfg.state_transposed,
             SEPARATE_Z=cfg.state_separate_z,

@@ -65,7 +65,10 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
         state_kernel = "_state_block_kernel"
         state = {k: v for k, v in common.items() if k != "QUAD_MODE"}
         state |= {"FEATURE_BLOCK": config.state_feature_block, "TRANSPOSED": config.state_transposed}
-        state |= {"SEPARATE_Z": config.state_separate_z}
+        state |= {"SEPARATE_Z": config.state_separate_z, "SYMMETRIC": config.state_symmetric}
+        pairs = (8, 8) if config.state_symmetric else (config.state_feature_block // 16, 16)
+        quad = 3 if config.state_symmetric else 256 // config.state_feature_block
+        state |= {"PAIR_I": pairs[0], "PAIR_J": pairs[1], "QUAD_PROGRAMS": quad}
     else:
         state_kernel, state = "_state_partial_kernel", common
     found = [
@@ -131,11 +134,12 @@ def test_default_configuration_compiles_for_sm90():
     assert f"compiled {len(launched_kernels(taylor.current_config()))} kernels" in done.stdout
 
 
-def test_feature_block_state_kernel_fits_four_programs_per_multiprocessor():
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_feature_block_state_kernel_fits_four_programs_per_multiprocessor(symmetric):
     # The reason for the feature-block kernel: at most 128 registers per thread (4 programs of 4 warps
     # per multiprocessor; the whole-state kernel needs 255 and spills) and no stack.
     overrides = ["state_feature_block=64", "state_separate_z=True", "state=64x4", "query_state=64x4"]
-    done = run_compile_script(__file__, *overrides)
+    done = run_compile_script(__file__, *overrides, f"state_symmetric={symmetric}")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     if "(no cuobjdump)" in done.stdout:
         pytest.skip("this Triton ships no cuobjdump: registers unknown")
