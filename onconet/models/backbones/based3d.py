@@ -18,11 +18,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import kernels
 from onconet.errors import ConfigError
-from onconet.models.backbones.layers import Grid, Mlp, TokenBackbone, as_triple, token_grid
+from onconet.models.backbones.layers import (
+    AutocastLayerNorm,
+    Grid,
+    Mlp,
+    TokenBackbone,
+    as_triple,
+    token_grid,
+)
 from onconet.models.backbones.registry import register_backbone
 
 
@@ -38,6 +46,48 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, n, heads * width)
 
 
+class _PackedHeads(torch.autograd.Function):
+    """Packed projections (B, N, Σ H·dᵢ) -> one (B, H, N, dᵢ) tensor per part, and back in the backward.
+
+    Autograd's own path (split, reshape, transpose) returns each part's gradient through a reshape copy
+    and then a ``cat`` of all parts: two passes. Here each part's gradient is written straight into its
+    place in the packed gradient: one pass, no cat. The forward returns strided views (``copy=False``,
+    for ops that read strided heads) or contiguous copies (``copy=True``, for ops that would copy anyway:
+    copying here also makes the tensors they save for their backward contiguous).
+    """
+
+    @staticmethod
+    def forward(ctx, packed, widths, heads, copy):  # type: ignore[override]
+        ctx.shape, ctx.widths, ctx.heads = packed.shape, widths, heads
+        parts = [split_heads(part, heads) for part in packed.split(widths, dim=-1)]
+        return tuple(part.contiguous() if copy else part for part in parts)
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        batch, n, _ = ctx.shape
+        grad = grads[0].new_empty(ctx.shape) if any(g is not None for g in grads) else None
+        if grad is None:
+            return None, None, None, None
+        for part, part_grad in zip(grad.split(ctx.widths, dim=-1), grads, strict=True):
+            target = part.view(batch, n, ctx.heads, -1)
+            if part_grad is None:
+                target.zero_()
+            else:
+                target.copy_(part_grad.transpose(1, 2))
+        return grad, None, None, None
+
+
+def packed_heads(
+    packed: torch.Tensor, widths: Sequence[int], heads: int, copy: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Split (B, N, Σ wᵢ) packed projections into (B, H, N, wᵢ / H) heads per part.
+
+    Same values as ``split_heads`` of each ``packed.split(widths, -1)`` part; the backward writes the
+    gradients into the packed layout in one pass. ``copy``: return contiguous tensors instead of views.
+    """
+    return _PackedHeads.apply(packed, tuple(widths), heads, copy)
+
+
 class TaylorAttention(nn.Module):
     """Global non-causal linear attention with the 2nd-order Taylor feature map (q, k projected to d ≤ 16)."""
 
@@ -51,8 +101,11 @@ class TaylorAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, grid: Grid | None = None) -> torch.Tensor:
-        q, k = (split_heads(t, self.heads) for t in self.qk(x).chunk(2, dim=-1))
-        v = split_heads(self.v(x), self.heads).to(q.dtype)
+        # One matmul for q, k and v (the weights stay two parameters): x is read, and under autocast cast,
+        # once. The Taylor kernels read the strided heads of the packed result without copies.
+        weight = torch.cat([self.qk.weight, self.v.weight])
+        qk_width = self.qk.out_features // 2
+        q, k, v = packed_heads(F.linear(x, weight), (qk_width, qk_width, self.v.out_features), self.heads)
         return self.out(merge_heads(kernels.taylor_linear_attention(q, k, v, eps=self.eps)))
 
 
@@ -75,7 +128,10 @@ class LocalAttention3d(nn.Module):
         return tuple(min(w, n if n % 2 else n - 1) for w, n in zip(self.window, grid, strict=True))  # type: ignore[return-value]
 
     def forward(self, x: torch.Tensor, grid: Grid) -> torch.Tensor:
-        q, k, v = (split_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
+        width = self.qkv.out_features // 3
+        # The kernel takes contiguous heads: copy once here, so that it neither copies again nor saves
+        # strided views that its backward would copy a second time.
+        q, k, v = packed_heads(self.qkv(x), (width,) * 3, self.heads, copy=True)
         mixed = kernels.local_attention_3d(q, k, v, grid=grid, window=self.fitted_window(grid))
         return self.out(merge_heads(mixed))
 
@@ -87,7 +143,7 @@ class Based3dBlock(nn.Module):
         self, dim: int, heads: int, feature_dim: int, window: Sequence[int], mlp_ratio: float, dropout: float
     ) -> None:
         super().__init__()
-        self.norm_global, self.norm_local, self.norm_mlp = (nn.LayerNorm(dim) for _ in range(3))
+        self.norm_global, self.norm_local, self.norm_mlp = (AutocastLayerNorm(dim) for _ in range(3))
         self.global_mixer = TaylorAttention(dim, heads, feature_dim)
         self.local_mixer = LocalAttention3d(dim, heads, window)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout)

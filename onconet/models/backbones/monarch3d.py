@@ -24,7 +24,13 @@ from torch import nn
 
 import kernels
 from onconet.errors import ConfigError
-from onconet.models.backbones.layers import Grid, TokenBackbone, to_autocast_dtype, token_grid
+from onconet.models.backbones.layers import (
+    AutocastLayerNorm,
+    Grid,
+    TokenBackbone,
+    to_autocast_dtype,
+    token_grid,
+)
 from onconet.models.backbones.registry import register_backbone
 
 
@@ -32,6 +38,72 @@ def _axis_matrix(size: int, heads: int) -> nn.Parameter:
     # Near the identity: each layer starts close to "no token mixing" and learns its reach.
     noise = torch.randn(heads, size, size) * (0.1 / size**0.5)
     return nn.Parameter(torch.eye(size).expand(heads, size, size) + noise)
+
+
+class _GatedHeads(torch.autograd.Function):
+    """[u, g] (B, N, 2·H·d) -> H contiguous heads u_h (B, N, d) and σ(g) (B, N, H·d).
+
+    Autograd's path (``u[..., h, :].contiguous()`` per head, ``sigmoid``) would return each head's
+    gradient as a full-size zero tensor with one slice filled, sum the H of them, and ``cat`` the u and g
+    gradients; here every gradient is written once into its place in the packed [du, dg].
+    """
+
+    @staticmethod
+    def forward(ctx, packed, heads):  # type: ignore[override]
+        batch, n, width = packed.shape
+        u, gate = packed.split(width // 2, dim=-1)
+        u = u.view(batch, n, heads, -1)
+        gate = torch.sigmoid(gate)
+        ctx.save_for_backward(gate)
+        ctx.heads = heads
+        return (*(u[:, :, h].contiguous() for h in range(heads)), gate)
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        (gate,) = ctx.saved_tensors
+        *head_grads, gate_grad = grads
+        batch, n, dim = gate.shape
+        grad = gate.new_empty(batch, n, 2 * dim)
+        grad_u, grad_gate = grad.split(dim, dim=-1)
+        grad_u = grad_u.view(batch, n, ctx.heads, -1)
+        for h, head_grad in enumerate(head_grads):
+            if head_grad is None:
+                grad_u[:, :, h].zero_()
+            else:
+                grad_u[:, :, h].copy_(head_grad)
+        if gate_grad is None:
+            grad_gate.zero_()
+        else:
+            torch.ops.aten.sigmoid_backward.grad_input(gate_grad, gate, grad_input=grad_gate)
+        return grad, None
+
+
+class _GateMerge(torch.autograd.Function):
+    """H heads m_h (B, N, d) and a gate σ (B, N, H·d) -> [m_1, ..., m_H] ⊙ σ (B, N, H·d), without a stack."""
+
+    @staticmethod
+    def forward(ctx, gate, *mixed):  # type: ignore[override]
+        batch, n, dim = gate.shape
+        out = gate.new_empty(batch, n, dim)
+        out_heads, gate_heads = out.view(batch, n, len(mixed), -1), gate.view(batch, n, len(mixed), -1)
+        for h, head in enumerate(mixed):
+            torch.mul(head, gate_heads[:, :, h], out=out_heads[:, :, h])
+        ctx.save_for_backward(gate, *mixed)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        gate, *mixed = ctx.saved_tensors
+        batch, n, _ = gate.shape
+        heads = len(mixed)
+        grad_heads, gate_heads = grad.view(batch, n, heads, -1), gate.view(batch, n, heads, -1)
+        grad_gate = torch.empty_like(gate)
+        grad_gate_heads = grad_gate.view(batch, n, heads, -1)
+        grad_mixed = []
+        for h, head in enumerate(mixed):
+            grad_mixed.append((grad_heads[:, :, h] * gate_heads[:, :, h]).contiguous())
+            torch.mul(grad_heads[:, :, h], head, out=grad_gate_heads[:, :, h])
+        return grad_gate, *grad_mixed
 
 
 class MonarchSequenceMixer(nn.Module):
@@ -52,20 +124,15 @@ class MonarchSequenceMixer(nn.Module):
                 f"Monarch-3D was built for the token grid {self.grid} (model.image_size / patch_size) but "
                 f"got {tuple(grid)}; set data.spatial_size to the size the model was built for"
             )
-        batch, n, dim = x.shape
-        u, gate = self.proj_in(to_autocast_dtype(x)).chunk(2, dim=-1)
-        u = u.reshape(batch, *grid, self.heads, dim // self.heads)
+        batch, n, _ = x.shape
+        *heads, gate = _GatedHeads.apply(self.proj_in(to_autocast_dtype(x)), self.heads)
+        # One cast per axis matrix stack, not one per head (fewer launches, one gradient cast back).
+        w_x, w_y, w_z = (w.to(gate.dtype).unbind(0) for w in (self.w_x, self.w_y, self.w_z))
         mixed = [
-            kernels.monarch_mix_3d(
-                u[..., h, :].contiguous(),
-                self.w_x[h].to(u.dtype),
-                self.w_y[h].to(u.dtype),
-                self.w_z[h].to(u.dtype),
-            )
-            for h in range(self.heads)
+            kernels.monarch_mix_3d(u.view(batch, *grid, -1), w_x[h], w_y[h], w_z[h]).view(batch, n, -1)
+            for h, u in enumerate(heads)
         ]
-        mixed = torch.stack(mixed, dim=-2).reshape(batch, n, dim)
-        return self.proj_out(mixed * torch.sigmoid(gate))
+        return self.proj_out(_GateMerge.apply(gate, *mixed))
 
 
 class MonarchMlp(nn.Module):
@@ -86,7 +153,7 @@ class Monarch3dBlock(nn.Module):
 
     def __init__(self, dim: int, grid: Grid, heads: int, nblocks: int, mlp_ratio: float, dropout: float):
         super().__init__()
-        self.norm_mix, self.norm_mlp = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm_mix, self.norm_mlp = AutocastLayerNorm(dim), AutocastLayerNorm(dim)
         self.mixer = MonarchSequenceMixer(dim, grid, heads, nblocks)
         self.mlp = MonarchMlp(dim, int(dim * mlp_ratio), nblocks, dropout)
         self.dropout = nn.Dropout(dropout)
