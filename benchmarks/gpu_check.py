@@ -84,6 +84,10 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
             {"shape": headline, "dtype": torch.bfloat16, "variants": ("state_kernel",)},
         ),
         (
+            "headline, the other output kernel and z products",
+            {"shape": headline, "dtype": torch.bfloat16, "variants": ("output_symmetric", "z_products_tf32")},
+        ),
+        (
             "B2 H4 N20000 d16 D128 bf16 mask",
             {"shape": (2, 4, 20000 // scale, 16, 128), "dtype": torch.bfloat16, "mask": True},
         ),
@@ -98,6 +102,8 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
 VARIANTS: dict[str, tuple] = {
     "query_backward": ("fused", "two_pass", "state_kernel"),
     "prefetch_grads": (False, True),
+    "output_symmetric": (False, True),
+    "z_products_tf32": (False, True),
     # Launch-config overrides: the whole-state kernel and the feature-block ones (benchmarks/kernels.py).
     "state_kernel": (
         {"state_feature_block": 0},

@@ -374,6 +374,14 @@ VARIANTS: dict[str, dict] = {
     },
     "feature blocks 64 symmetric, z program": {**FB64, "state_symmetric": True},
     "feature blocks 64 symmetric, z by matmul": {**FB64, "state_symmetric": True, "state_separate_z": False},
+    "output kernel symmetric": {"output_symmetric": True},
+    "z products in tf32": {"z_products_tf32": True},
+    "feature blocks 64 symmetric, z program, output symmetric, z tf32": {
+        **FB64, "state_symmetric": True, "output_symmetric": True, "z_products_tf32": True,
+    },
+    "feature blocks 64, z program, output symmetric, z tf32": {
+        **FB64, "output_symmetric": True, "z_products_tf32": True,
+    },
     "feature blocks 64, z program, tiles (32, 4)": {**FB64, "state": T(32, 4), "query_state": T(32, 4)},
     "feature blocks 64, z program, 2 programs per SM": {**FB64, "state_programs_per_sm": 2},
     "feature blocks 64, z program, 8 programs per SM": {**FB64, "state_programs_per_sm": 8},

@@ -74,6 +74,11 @@ class LaunchConfig:
         state_transposed: the feature-block state kernel accumulates Sᵀ = vᵀ φ(k) (v as the A operand).
         state_separate_z: the feature-block state kernel computes z in one more program per chunk
             instead of a second matmul in each program.
+        output_symmetric: the output kernel multiplies three of the four (d/2 × d/2) blocks of q⊗q with
+            Ŝ2 (the fourth is the mirror image of one: weight 2), not all d² products (d = 16).
+        z_products_tf32: with 16-bit inputs, the (tokens × d)·(d × d) float32 products with ẑ2 (output,
+            query gradient) and dẑ2 (key gradient) on the tensor cores in tf32 instead of as exact
+            float32 FMAs (the rest of those kernels multiplies 16-bit operands anyway).
         state_symmetric: the feature-block state kernel (state_feature_block = 64) skips one of the four
             8 × 8 blocks of products k_i k_j, the mirror image of another (S2 is symmetric).
         state_programs_per_sm: target programs per multiprocessor of the feature-block state kernel when
@@ -98,6 +103,8 @@ class LaunchConfig:
     state_transposed: bool = False
     state_separate_z: bool = False
     state_symmetric: bool = False
+    output_symmetric: bool = False
+    z_products_tf32: bool = False
     state_programs_per_sm: int = 4
     poison: bool = False
 
@@ -645,9 +652,9 @@ def _reduce_kernel(
 
 
 @triton.jit
-def _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2):
-    """φ̃(q)ᵀẑ + eps/c (float32) and t = ẑ2 q, for q (BLOCK_N, DP) float32."""
-    t = tl.dot(qf, z2, input_precision="ieee")
+def _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2, Z_PRECISION: tl.constexpr = "ieee"):
+    """φ̃(q)ᵀẑ + eps/c (float32) and t = ẑ2 q, for q (BLOCK_N, DP) float32 (t in Z_PRECISION)."""
+    t = tl.dot(qf, z2, input_precision=Z_PRECISION)
     den = z0 + scale1 * tl.sum(qf * z1[None, :], axis=1) + scale2 * tl.sum(t * qf, axis=1) + eps_hat
     return den, t
 
@@ -681,6 +688,8 @@ def _output_kernel(
     PRECISION: tl.constexpr,
     EVEN_QK: tl.constexpr = False,
     EVEN_V: tl.constexpr = False,
+    Z_PRECISION: tl.constexpr = "ieee",
+    SYMMETRIC: tl.constexpr = False,
 ):
     """y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c)."""
     bh = tl.program_id(0)
@@ -695,16 +704,34 @@ def _output_kernel(
     start = chunk * rows_per_chunk
     stop = tl.minimum(start + rows_per_chunk, N)
     e = tl.arange(0, DV)
+    if SYMMETRIC:  # Ŝ2 rows of the blocks (0, 0), (0, 1), (1, 1) of DP/2 × DP/2 products
+        HALF: tl.constexpr = DP // 2
+        c = tl.arange(0, HALF * HALF)
+        r00 = (c // HALF) * DP + c % HALF
+        s00 = tl.load(STATE + (bh * R + r00[:, None]) * DV + e[None, :]).to(dtype)
+        s01 = tl.load(STATE + (bh * R + r00[:, None] + HALF) * DV + e[None, :]).to(dtype)
+        s11 = tl.load(STATE + (bh * R + r00[:, None] + HALF * DP + HALF) * DV + e[None, :]).to(dtype)
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
         valid = rows < stop
         q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK, EVEN_QK)
         qf = q.to(tl.float32)
-        qq = _pair_products((qf * scale2).to(dtype), q, BLOCK_N, DP, QUAD_MODE, PRECISION).to(dtype)
-        num = tl.dot(qq, s2, input_precision=PRECISION)
+        if SYMMETRIC:
+            # Σ_ij q_i q_j Ŝ2_ij over i ≤ j blocks; the (1, 0) block equals the (0, 1) one: weight 2.
+            lo = _load_rows(q_base, rows, stride_qn, valid, HALF, D_QK, EVEN_QK).to(tl.float32)
+            hi = _load_rows(q_base + HALF, rows, stride_qn, valid, HALF, D_QK - HALF, EVEN_QK).to(tl.float32)
+            p00 = tl.reshape((lo * scale2)[:, :, None] * lo[:, None, :], (BLOCK_N, HALF * HALF))
+            num = tl.dot(p00.to(dtype), s00, input_precision=PRECISION)
+            p01 = tl.reshape((lo * (2.0 * scale2))[:, :, None] * hi[:, None, :], (BLOCK_N, HALF * HALF))
+            num = tl.dot(p01.to(dtype), s01, num, input_precision=PRECISION)
+            p11 = tl.reshape((hi * scale2)[:, :, None] * hi[:, None, :], (BLOCK_N, HALF * HALF))
+            num = tl.dot(p11.to(dtype), s11, num, input_precision=PRECISION)
+        else:
+            qq = _pair_products((qf * scale2).to(dtype), q, BLOCK_N, DP, QUAD_MODE, PRECISION).to(dtype)
+            num = tl.dot(qq, s2, input_precision=PRECISION)
         num = tl.dot((qf * scale1).to(dtype), s1, num, input_precision=PRECISION)
         num += s0[None, :]
-        den, _ = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2)
+        den, _ = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2, Z_PRECISION)
         out = num / den[:, None]
         mask = _columns_mask(valid, e, D_V, EVEN_V)
         tl.store(o_base + rows[:, None] * stride_on + e[None, :], out.to(dtype), mask=mask)
@@ -761,6 +788,7 @@ def _query_grad_kernel(
     PREFETCH: tl.constexpr = False,
     EVEN_QK: tl.constexpr = False,
     EVEN_V: tl.constexpr = False,
+    Z_PRECISION: tl.constexpr = "ieee",
 ):
     """dq (if COMPUTE_DQ), the chunk's partial dŜ, dẑ (if ACCUMULATE), and dnum, dden to memory (if
     STORE_DNUM, for ``_state_partial_kernel`` to accumulate dŜ, dẑ instead)."""
@@ -804,7 +832,7 @@ def _query_grad_kernel(
             grad = _load_rows(g_base, rows, stride_gn, valid, DV, D_V, EVEN_V).to(tl.float32)
             out = _load_rows(o_base, rows, stride_on, valid, DV, D_V, EVEN_V).to(tl.float32)
         qf = q.to(tl.float32)
-        den, t = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2)
+        den, t = _denominator(qf, z2, z1, z0, eps_hat, scale1, scale2, Z_PRECISION)
         inv_den = 1.0 / den
         dnum = grad * inv_den[:, None]
         dden = -tl.sum(grad * out, axis=1) * inv_den
@@ -882,6 +910,7 @@ def _key_grad_kernel(
     PREFETCH: tl.constexpr = False,
     EVEN_QK: tl.constexpr = False,
     EVEN_V: tl.constexpr = False,
+    Z_PRECISION: tl.constexpr = "ieee",
 ):
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
@@ -945,7 +974,7 @@ def _key_grad_kernel(
         g1 = tl.dot(v, ds1_t, input_precision=PRECISION) + dz1[None, :]
         g2 = tl.dot(v, ds2_t, input_precision=PRECISION)
         quad = _contract_pairs(g2, k, BLOCK_N, DP, QUAD_MODE, PRECISION, CONTRACT_PRECISION)
-        quad += tl.dot(kf, dz2, input_precision="ieee")
+        quad += tl.dot(kf, dz2, input_precision=Z_PRECISION)
         dk = tl.where(valid[:, None], g1 + 2.0 * quad, 0.0)
         mask_k = _columns_mask(in_range, i, D_QK, EVEN_QK)
         tl.store(dk_base + rows[:, None] * stride_dkn + i[None, :], dk.to(dtype), mask=mask_k)
@@ -1002,6 +1031,11 @@ def _precisions(dtype: torch.dtype) -> tuple[str, str]:
     # float32 inputs: exact float32 matmuls; 16-bit inputs: 16-bit operands, and tf32 for the one float32
     # contraction of the selection variant.
     return ("ieee", "ieee") if dtype == torch.float32 else ("ieee", "tf32")
+
+
+def _z_precision(dtype: torch.dtype) -> str:
+    """Of the small float32 products with ẑ2, dẑ2 (``LaunchConfig.z_products_tf32``)."""
+    return "tf32" if _config.z_products_tf32 and dtype != torch.float32 else "ieee"
 
 
 def _even(d: int, d_v: int, dv_pad: int) -> dict[str, bool]:
@@ -1173,7 +1207,8 @@ def forward(
     out = _empty(batch, heads, n, d_v, device=q.device, dtype=q.dtype)
     _output_kernel[grid](
         q, state, norm, inv_scale, out, eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
-        *q.stride()[:3], *out.stride()[:3], d, d_v, **even,
+        *q.stride()[:3], *out.stride()[:3], d, d_v, **even, Z_PRECISION=_z_precision(q.dtype),
+        SYMMETRIC=cfg.output_symmetric and cfg.quad_mode == 0,
         **common, **_tile_kwargs(cfg.output, dv_pad, q.dtype, False),
     )  # fmt: skip
     return out, (state, norm, inv_scale)
@@ -1236,7 +1271,7 @@ def backward(
             eps, scale1, scale2, n, heads, rows_per_chunk,
             *q.stride()[:3], *out.stride()[:3], *grad_out.stride()[:3], *dq.stride()[:3], d, d_v,
             COMPUTE_DQ=compute_dq, ACCUMULATE=accumulate, STORE_DNUM=store_dnum, PREFETCH=cfg.prefetch_grads,
-            **even,
+            Z_PRECISION=_z_precision(q.dtype), **even,
             **common,
             **_tile_kwargs(tile, dv_pad, q.dtype, accumulate),
         )  # fmt: skip
@@ -1257,6 +1292,7 @@ def backward(
         k, v, mask, dstate, dnorm, dk, dval, n, heads, rows_per_chunk,
         *k.stride()[:3], *v.stride()[:3], stride_mb, *dk.stride()[:3], *dval.stride()[:3], d, d_v,
         HAS_MASK=key_padding_mask is not None, PREFETCH=cfg.prefetch_grads, **even,
+        Z_PRECISION=_z_precision(q.dtype),
         **common, **_tile_kwargs(cfg.key_grad, dv_pad, q.dtype, False),
     )  # fmt: skip
     return dq, dk, dval

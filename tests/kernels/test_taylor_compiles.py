@@ -59,6 +59,8 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
     common = {"DP": taylor.FEATURE_PAD, "DV": 64, "R": taylor.STATE_ROWS, "QUAD_MODE": config.quad_mode}
     common |= {"PRECISION": "ieee", "EVEN_QK": True, "EVEN_V": True}
     grads = {**common, "CONTRACT_PRECISION": "tf32", "PREFETCH": config.prefetch_grads}
+    z_precision = {"Z_PRECISION": "tf32" if config.z_products_tf32 else "ieee"}
+    grads |= z_precision
     reduce = {"DV": 64, "R": taylor.STATE_ROWS, "QUAD_ROWS": taylor.QUAD_FEATURES, "ROWS": taylor.REDUCE_ROWS}
     reduce |= {"COUNT_ROW": taylor.QUAD_FEATURES + taylor.FEATURE_PAD}
     if config.state_feature_block and config.quad_mode == 0:
@@ -73,7 +75,7 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
         state_kernel, state = "_state_partial_kernel", common
     found = [
         (state_kernel, {**state, "HAS_MASK": True, "HAS_WEIGHT": False}, config.state),
-        ("_output_kernel", common, config.output),
+        ("_output_kernel", {**common, **z_precision, "SYMMETRIC": config.output_symmetric}, config.output),
         ("_key_grad_kernel", {**grads, "HAS_MASK": True}, config.key_grad),
         ("_reduce_kernel", {**reduce, "SCALE_GIVEN": False}, taylor.Tile(0, 4)),  # no token tile
         ("_reduce_kernel", {**reduce, "SCALE_GIVEN": True}, taylor.Tile(0, 4)),

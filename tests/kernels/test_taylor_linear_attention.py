@@ -204,6 +204,18 @@ def test_triton_feature_block_state_kernel(
         _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
 
 
+def test_triton_symmetric_output_kernel_and_tf32_z_products(seeded_generator, kernel_device):
+    # Three of the four (8 × 8) blocks of q⊗q, the (0, 1) one twice; d = 11 leaves the second half
+    # partly masked. tf32 applies to 16-bit inputs only (float32 stays exact).
+    config = {"output_symmetric": True, "z_products_tf32": True}
+    q, k, v = _random_qkv(seeded_generator, 1, 2, 90, 11, 24)
+    mask = torch.rand(1, 90, generator=seeded_generator) > 0.25
+    with _triton_config(**config):
+        _compare_with_reference(q, k, v, mask, torch.float32, kernel_device, 1e-5, chunks=2)
+        q, k, v = _random_qkv(seeded_generator, 1, 2, 70, 16, 32)
+        _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
+
+
 def test_triton_feature_block_must_fit_the_features():
     from kernels import _taylor_triton
 
