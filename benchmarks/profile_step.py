@@ -96,6 +96,8 @@ OP_FAMILIES = {
     "new_empty": "alloc",
     "new_empty_strided": "alloc",
 }
+#: ops whose launches ``--count`` also reports from torch.profiler (nested calls included)
+PROFILED_OPS = ("copy_", "_to_copy", "contiguous", "clone", "native_layer_norm", "native_layer_norm_backward")
 #: ops that move no data (views, metadata)
 VIEW_OPS = {
     "view", "_unsafe_view", "reshape", "transpose", "t", "permute", "expand", "slice", "select", "split",
@@ -182,8 +184,17 @@ def count_glue(args: argparse.Namespace) -> int:
     total_calls = sum(c for c, _ in families.values())
     glue = sum(b for f, (_, b) in families.items() if f != "matmul")
     print(f"total: {total_calls} calls; {glue:.0f} bytes/token outside matmuls and kernels")
+    # The dispatch mode sees the ops the model calls, not the ones an op calls inside itself (a layer
+    # norm copying a strided input): torch.profiler records those too.
+    with profile(activities=[ProfilerActivity.CPU]) as prof, torch.autocast("cpu", dtype=torch.bfloat16):
+        tokens, _ = net(volumes)
+        tokens.float().square().mean().backward()
+    nested = {event.key: event.count for event in prof.key_averages()}
+    launches = {name: nested.get(f"aten::{name}", 0) for name in PROFILED_OPS}
+    print("profiler, every aten op incl. nested: " + ", ".join(f"{k} {v}" for k, v in launches.items()))
     summary = {"backbone": args.backbone, "size": args.size, "calls": total_calls}
     summary |= {"glue_bytes_per_token": round(glue), "casts": int(families["cast"][0])}
+    summary |= {f"aten::{name}": count for name, count in launches.items()}
     print(json.dumps(summary))
     return 0
 

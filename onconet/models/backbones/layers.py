@@ -66,7 +66,9 @@ class PatchEmbed3d(nn.Module):
         token_grid(tuple(x.shape[2:]), self.patch_size)  # clear error for sizes the patches do not tile
         features = self.proj(x)  # (B, dim, X', Y', Z')
         grid = tuple(features.shape[2:])
-        return TokenGrid(features.flatten(2).transpose(1, 2), grid)  # type: ignore[arg-type]
+        # Contiguous (B, N, dim): a transposed view would make the whole residual stream channel-major
+        # (elementwise ops keep their first input's layout), and every norm and matmul copy it again.
+        return TokenGrid(features.flatten(2).transpose(1, 2).contiguous(), grid)  # type: ignore[arg-type]
 
 
 def sincos_position_3d(grid: Grid, dim: int, device: torch.device | None = None) -> torch.Tensor:
