@@ -9,6 +9,11 @@ axes (by default left-right only: a body mirrored left-right is still a plausibl
 is not) and jitters the SUV scale of both exams by the same factor, so the pair's label stays true. Last,
 SUV and CT are stacked into 2-channel ``baseline`` and ``followup`` tensors (channel 0 SUV, 1 CT).
 
+Orientation, resampling and the crop run as one separable step on axis-aligned grids
+(:mod:`onconet.data.resample_axes`: the values of MONAI's ``Orientationd`` + ``Spacingd`` + crop, a
+fraction of the work). ``onconet infer`` runs the same steps on volumes already in memory, with the
+padding and the stacking fused into one (:func:`in_memory_transforms`).
+
 Normalisation maps background to 0, so padding with zeros means "no uptake" and "air":
 SUV ``log1p``: log(1 + SUV) / log(1 + suv_max) (SUV 0 -> 0, suv_max -> 1, hotter above 1);
 SUV ``clip``: clip(SUV, 0, suv_max) / suv_max; CT: clip(HU, lo, hi) mapped to 0..1 (lo = -1000 air -> 0).
@@ -16,7 +21,7 @@ SUV ``clip``: clip(SUV, 0, suv_max) / suv_max; CT: clip(HU, lo, hi) mapped to 0.
 Example:
     >>> transform = pair_transforms(spacing=(8.0, 8.0, 8.0), spatial_size=(32, 32, 32), train=True)
     >>> [type(t).__name__ for t in transform.transforms][:4]
-    ['LoadImaged', 'EnsureChannelFirstd', 'Orientationd', 'Spacingd']
+    ['LoadImaged', 'EnsureChannelFirstd', 'ResampleAxesd', 'NormaliseSuvd']
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from monai.config import KeysCollection
+from monai.data import MetaTensor
 from monai.transforms import (
     Compose,
     ConcatItemsd,
@@ -36,14 +42,13 @@ from monai.transforms import (
     EnsureTyped,
     LoadImaged,
     MapTransform,
-    Orientationd,
     RandFlipd,
     RandScaleIntensityd,
     ResizeWithPadOrCropd,
     ScaleIntensityRanged,
-    Spacingd,
 )
 
+from onconet.data.resample_axes import ResampleAxesd, centre_slices
 from onconet.errors import ConfigError
 
 EXAMS: tuple[str, ...] = ("baseline", "followup")
@@ -89,6 +94,35 @@ class NormaliseSuvd(MapTransform):
         return out
 
 
+def model_grid_transforms(
+    spacing: Sequence[float],
+    spatial_size: Sequence[int],
+    suv_scaling: SuvScaling = "log1p",
+    suv_max: float = 20.0,
+    hu_range: Sequence[float] = (-1000.0, 1000.0),
+) -> list:
+    """Orient (RAS), resample to ``spacing`` mm, crop to ``spatial_size`` where larger, normalise.
+
+    The part shared by the NIfTI-cache chain (:func:`deterministic_transforms`) and the in-memory one of
+    ``onconet infer`` (:func:`in_memory_transforms`); the volumes come out no larger than ``spatial_size``,
+    padding is left to the caller.
+    """
+    if len(spacing) != 3 or min(spacing) <= 0:
+        raise ConfigError(f"data.spacing must be three positive sizes in mm (x, y, z), got {spacing}")
+    if len(spatial_size) != 3 or min(spatial_size) < 1:
+        raise ConfigError(f"data.spatial_size must be three positive ints (x, y, z), got {spatial_size}")
+    hu_low, hu_high = (float(v) for v in hu_range)
+    if not hu_low < hu_high:
+        raise ConfigError(f"data.hu_range must be (low, high) with low < high, got {hu_range}")
+    return [
+        # = Orientationd("RAS") + Spacingd(bilinear) + the crop of ResizeWithPadOrCropd, separable;
+        # normalising after the crop touches fewer voxels and gives the same values (pointwise)
+        ResampleAxesd(list(IMAGE_KEYS), pixdim=spacing, spatial_size=spatial_size),
+        NormaliseSuvd(list(SUV_KEYS), suv_scaling, suv_max),
+        ScaleIntensityRanged(list(CT_KEYS), a_min=hu_low, a_max=hu_high, b_min=0.0, b_max=1.0, clip=True),
+    ]
+
+
 def deterministic_transforms(
     spacing: Sequence[float],
     spatial_size: Sequence[int],
@@ -97,24 +131,67 @@ def deterministic_transforms(
     hu_range: Sequence[float] = (-1000.0, 1000.0),
 ) -> list:
     """Load, orient (RAS), resample to ``spacing`` mm, normalise, crop/pad to ``spatial_size`` (cacheable)."""
-    if len(spacing) != 3 or min(spacing) <= 0:
-        raise ConfigError(f"data.spacing must be three positive sizes in mm (x, y, z), got {spacing}")
-    if len(spatial_size) != 3 or min(spatial_size) < 1:
-        raise ConfigError(f"data.spatial_size must be three positive ints (x, y, z), got {spatial_size}")
-    hu_low, hu_high = (float(v) for v in hu_range)
-    if not hu_low < hu_high:
-        raise ConfigError(f"data.hu_range must be (low, high) with low < high, got {hu_range}")
     keys = list(IMAGE_KEYS)
     return [
         LoadImaged(keys, reader="NibabelReader", image_only=True, dtype=np.float32),
         EnsureChannelFirstd(keys),
-        Orientationd(keys, axcodes="RAS", labels=None),  # labels from the image space (RAS)
-        Spacingd(keys, pixdim=tuple(float(s) for s in spacing), mode="bilinear", dtype=np.float32),
-        NormaliseSuvd(list(SUV_KEYS), suv_scaling, suv_max),
-        ScaleIntensityRanged(list(CT_KEYS), a_min=hu_low, a_max=hu_high, b_min=0.0, b_max=1.0, clip=True),
+        *model_grid_transforms(spacing, spatial_size, suv_scaling, suv_max, hu_range),
         ResizeWithPadOrCropd(keys, spatial_size=tuple(int(s) for s in spatial_size)),
         EnsureTyped(keys, dtype=torch.float32, track_meta=False),
     ]
+
+
+def _plain(volume: Any) -> torch.Tensor:
+    """A tensor without MONAI's metadata (whose bookkeeping would cost more than the copy)."""
+    return volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
+
+
+class PadStackd(MapTransform):
+    """``ResizeWithPadOrCropd`` + the stacking in one step: each exam's volumes written into one zero tensor.
+
+    Gives what ``ResizeWithPadOrCropd`` + :func:`stacking_transforms` give, without padding each volume
+    into a tensor of its own and copying it again to stack: at 128³ the model input is mostly padding.
+    Only where nothing random sits between the two (``onconet infer``; training flips the padded volumes).
+    """
+
+    def __init__(self, spatial_size: Sequence[int]) -> None:
+        super().__init__(list(IMAGE_KEYS))
+        self.spatial_size = tuple(int(s) for s in spatial_size)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        out = dict(data)
+        for exam in EXAMS:
+            volumes = [_plain(out.pop(f"{exam}_{channel}")) for channel in CHANNELS]
+            stacked = torch.zeros((sum(v.shape[0] for v in volumes), *self.spatial_size), dtype=torch.float32)
+            first = 0
+            for volume in volumes:
+                source, target = centre_slices(volume.shape[1:], self.spatial_size)
+                count = volume.shape[0]
+                stacked[(slice(first, first + count), *target)] = volume[(slice(None), *source)]
+                first += count
+            out[exam] = stacked
+        return out
+
+
+def in_memory_transforms(
+    spacing: Sequence[float],
+    spatial_size: Sequence[int],
+    suv_scaling: SuvScaling = "log1p",
+    suv_max: float = 20.0,
+    hu_range: Sequence[float] = (-1000.0, 1000.0),
+) -> Compose:
+    """:func:`deterministic_transforms` + :func:`stacking_transforms` for volumes already in memory.
+
+    For MetaTensors such as ``LoadImaged`` makes (the hand-over of ``onconet infer``): the same steps
+    without the loading, the padding and stacking fused into :class:`PadStackd`. Same values.
+    """
+    return Compose(
+        [
+            EnsureChannelFirstd(list(IMAGE_KEYS)),
+            *model_grid_transforms(spacing, spatial_size, suv_scaling, suv_max, hu_range),
+            PadStackd(spatial_size),
+        ]
+    )
 
 
 def augmentation_transforms(

@@ -2,14 +2,15 @@
 
 Each item converts both studies with :func:`onconet.data.study.process_study` (SUV by the QIBA rules, CT
 on the PET grid) and then applies the deterministic MONAI transforms of training
-(:func:`onconet.data.transforms.deterministic_transforms` and the stacking, with the checkpoint's data
-settings). By default the volumes go from the conversion to the transforms in memory; with a cache folder
-they are also written as NIfTI (a study already cached from the same files is read from there instead of
-converted again). Either way the transforms see exactly what ``onconet predict`` sees after loading the
-cached NIfTI files: the same float32 values on the affine at the NIfTI header's float32 precision (see
-:func:`nifti_equivalent`), which is what makes both commands give the same numbers. A study that fails
-yields an item with ``error`` set instead of tensors; :func:`collate_pairs` keeps such items aside, so a
-bad pair never stops a batch.
+(:func:`onconet.data.transforms.in_memory_transforms`: ``deterministic_transforms`` and the stacking
+without the loading, with the checkpoint's data settings). By default the volumes go from the
+conversion to the transforms in memory; with a cache folder they are also written as NIfTI (a study
+already cached from the same files is read from there instead of converted again). Either way the
+transforms see exactly what ``onconet predict`` sees after loading the cached NIfTI files: the same
+float32 values on the affine at the NIfTI header's float32 precision (see :func:`nifti_equivalent`),
+which is what makes both commands give the same numbers. A study that fails yields an item with
+``error`` set instead of tensors; :func:`collate_pairs` keeps such items aside, so a bad pair never
+stops a batch.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.transforms import Compose, LoadImaged
+from monai.transforms import Compose
 from monai.utils import SpaceKeys
 from torch.utils.data import Dataset
 
 from onconet.data.cache import read_nifti
 from onconet.data.study import StudyOutcome, process_study
-from onconet.data.transforms import deterministic_transforms, stacking_transforms
+from onconet.data.transforms import in_memory_transforms
 from onconet.inference.figures import mip_view
 from onconet.inference.plan import PairJob, error_row
 from onconet.models.module import ID_KEYS
@@ -66,16 +67,13 @@ def nifti_equivalent(array: np.ndarray, affine: np.ndarray) -> MetaTensor:
 
 def volume_transforms(settings: dict[str, Any]) -> Compose:
     """The deterministic transforms and the stacking of training, minus the NIfTI loading (done here)."""
-    steps = deterministic_transforms(
+    return in_memory_transforms(
         settings["spacing"],
         settings["spatial_size"],
         suv_scaling=settings["suv_scaling"],
         suv_max=settings["suv_max"],
         hu_range=settings["hu_range"],
     )
-    if not isinstance(steps[0], LoadImaged):  # the hand-over below replaces exactly this step
-        raise TypeError(f"deterministic_transforms() starts with {type(steps[0]).__name__}, not LoadImaged")
-    return Compose(steps[1:] + stacking_transforms())
 
 
 class DicomPairDataset(Dataset):
