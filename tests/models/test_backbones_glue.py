@@ -203,3 +203,22 @@ def test_count_mode_runs_the_gpu_path_glue_without_a_gpu() -> None:
         # with 152 and 312 casts; after: 94,397 and 90,052.
         assert summary["glue_bytes_per_token"] < 110_000, summary
         assert summary["calls"] > 100, summary
+
+
+def test_position_code_is_built_once_and_trains_after_an_inference_mode_call() -> None:
+    from onconet.models.backbones import create_backbone
+    from onconet.models.backbones.layers import sincos_position_3d
+
+    net = create_backbone("based3d", image_size=16, dim=32, depth=1, heads=2, feature_dim=8)
+    x = torch.randn(2, 2, 16, 16, 16)
+    with torch.inference_mode():  # e.g. Lightning's sanity-check validation before the first step
+        first = net(x).tokens
+    code = net.position_code((4, 4, 4), x.device, x.dtype)
+    assert net.position_code((4, 4, 4), x.device, x.dtype) is code
+    assert not torch.is_inference(code)
+    torch.testing.assert_close(code, sincos_position_3d((4, 4, 4), 32), rtol=0, atol=0)
+    tokens = net(x).tokens
+    tokens.square().sum().backward()
+    torch.testing.assert_close(tokens.detach(), first, rtol=0, atol=0)
+    assert net.patch_embed.proj.weight.grad.abs().sum() > 0
+    assert not any("position" in key for key in net.state_dict())

@@ -150,6 +150,20 @@ class TokenBackbone(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.grad_checkpointing = False
 
+    def position_code(self, grid: Grid, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The fixed (N, dim) position code of ``grid``, built once per grid, device and dtype.
+
+        A constant: building it every step took a dozen small launches. Not a buffer, so checkpoints
+        and ``state_dict`` stay as they were.
+        """
+        key = (tuple(grid), str(device), dtype)
+        cache = self.__dict__.setdefault("_position_codes", {})
+        if key not in cache:
+            # a normal tensor even when first built under inference_mode (validation before training)
+            with torch.inference_mode(False), torch.no_grad():
+                cache[key] = sincos_position_3d(grid, self.out_dim, device).to(dtype)
+        return cache[key]
+
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         """Recompute blocks in the backward pass (activation checkpointing)."""
         self.grad_checkpointing = enabled
@@ -157,7 +171,7 @@ class TokenBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> TokenGrid:
         """(B, C, X, Y, Z) volumes -> tokens (B, N, dim) on their grid."""
         tokens, grid = self.patch_embed(x)
-        tokens = tokens + sincos_position_3d(grid, self.out_dim, tokens.device).to(tokens.dtype)
+        tokens = tokens + self.position_code(grid, tokens.device, tokens.dtype)
         for block in self.blocks:
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
                 tokens = checkpoint(block, tokens, grid, use_reentrant=False)
