@@ -113,6 +113,20 @@ VARIANTS: dict[str, tuple] = {
         {"state_feature_block": 128, "state_separate_z": True, "state_transposed": False},
         {"state_feature_block": 64, "state_separate_z": True, "state_symmetric": True},
         {"state_feature_block": 64, "state_separate_z": False, "state_symmetric": True},
+        # the combinations benchmarks/kernels.py times
+        {
+            "state_feature_block": 64,
+            "state_separate_z": True,
+            "output_symmetric": True,
+            "z_products_tf32": True,
+        },
+        {
+            "state_feature_block": 64,
+            "state_separate_z": True,
+            "state_symmetric": True,
+            "output_symmetric": True,
+            "z_products_tf32": True,
+        },
     ),
 }
 
@@ -131,7 +145,7 @@ def variant_overrides(fields: tuple[str, ...]) -> list[dict]:
 
 
 def _short(field: str) -> str:
-    return field.removeprefix("state_").replace("feature_block", "fb")
+    return field.removeprefix("state_").replace("feature_block", "fb").replace("_symmetric", "_sym")
 
 
 def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
@@ -170,16 +184,27 @@ def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
     return Result(f"taylor {name} (seed {seed})", errors, TOLERANCE[dtype], time.perf_counter() - t0, note)
 
 
-def check_taylor(device: torch.device, small: bool) -> list[Result]:
-    """The cases run in parallel processes on a GPU, so that their Triton compilations overlap."""
-    indices = range(len(taylor_cases(small)))
+def check_taylor(device: torch.device, small: bool, only: list[str] | None = None) -> list[Result]:
+    """The cases (those whose name holds a string of ``only``, if given) run in parallel processes on a
+    GPU, so that their Triton compilations overlap."""
+    names = [name for name, _ in taylor_cases(small)]
+    indices = [i for i, name in enumerate(names) if not only or any(text in name for text in only)]
     if device.type == "cuda":
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(len(indices), mp_context=context) as pool:
-            results = list(pool.map(_taylor_case, [device] * len(indices), [small] * len(indices), indices))
+            futures = [pool.submit(_taylor_case, device, small, i) for i in indices]
+            for future in concurrent.futures.as_completed(futures):
+                print(_row(future.result()), flush=True)  # as they finish: a run cut short keeps them
+            results = [future.result() for future in futures]
     else:
         results = [_taylor_case(device, small, i) for i in indices]
     return [*results, check_taylor_determinism(device, small)]
+
+
+def _row(r: Result) -> str:
+    errors = ", ".join(f"{k}={v:.2e}" for k, v in r.errors.items())
+    verdict = "ok" if r.ok else f"FAIL {r.note}"
+    return f"| {r.case} | {errors} | {r.tolerance:g} | {r.seconds:.1f} | {verdict} |"
 
 
 def check_taylor_determinism(device: torch.device, small: bool) -> Result:
@@ -266,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--small", action="store_true", help="small sizes (a dry run of the script)")
     parser.add_argument("--taylor-only", action="store_true", help="leave out the local-3D and Monarch ops")
+    parser.add_argument(
+        "--cases", nargs="+", metavar="TEXT", help="only the Taylor cases whose name holds one of these"
+    )
     args = parser.parse_args(argv)
     if torch.cuda.is_available():
         device = torch.device("cuda")
@@ -279,14 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     torch.manual_seed(int(time.time()))
-    results = check_taylor(device, args.small)
+    results = check_taylor(device, args.small, args.cases)
     if not args.taylor_only:
         results += check_mixers(device, args.small)
     print("\n| check | relative errors | limit | s | result |\n| --- | --- | ---: | ---: | --- |")
     for r in results:
-        errors = ", ".join(f"{k}={v:.2e}" for k, v in r.errors.items())
-        verdict = "ok" if r.ok else f"FAIL {r.note}"
-        print(f"| {r.case} | {errors} | {r.tolerance:g} | {r.seconds:.1f} | {verdict} |", flush=True)
+        print(_row(r), flush=True)
     failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)}/{len(results)} checks passed")
     return 1 if failed else 0
