@@ -535,7 +535,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fla", action="store_true", help="leave out the fla anchors")
     parser.add_argument("--no-mixers", action="store_true", help="do not run benchmarks/kernels_mixers.py")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--config", nargs="+", default=[], metavar="FIELD=VALUE", help="launch-config overrides (state=64x4)"
+    )
     args = parser.parse_args(argv)
+    taylor_triton.set_config(
+        dataclasses.replace(taylor_triton.current_config(), **taylor_triton.parse_overrides(args.config))
+    )
     if not torch.cuda.is_available():
         print("benchmarks/kernels.py needs a CUDA GPU", file=sys.stderr)
         return 2

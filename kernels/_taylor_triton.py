@@ -129,6 +129,29 @@ def set_config(config: LaunchConfig) -> None:
     _config = config
 
 
+def parse_overrides(args: list[str]) -> dict[str, object]:
+    """``field=value`` launch-config overrides from the command line: integers, True/False, or tiles as
+    BLOCKxWARPS (``state=64x4``).
+
+    Example:
+        >>> parse_overrides(["state_feature_block=64", "state=32x4", "state_symmetric=True"])
+        {'state_feature_block': 64, 'state': Tile(block_n=32, num_warps=4), 'state_symmetric': True}
+    """
+    fields = {f.name for f in dataclasses.fields(LaunchConfig)}
+    overrides: dict[str, object] = {}
+    for arg in args:
+        field, _, value = arg.partition("=")
+        if field not in fields:
+            raise ValueError(f"{arg!r}: no launch-config field {field!r}")
+        if "x" in value:
+            overrides[field] = Tile(*(int(part) for part in value.split("x")))
+        elif value in ("True", "False"):
+            overrides[field] = value == "True"
+        else:
+            overrides[field] = int(value) if value.lstrip("-").isdigit() else value
+    return overrides
+
+
 @contextlib.contextmanager
 def launch_config(**overrides: object) -> Iterator[LaunchConfig]:
     """Temporarily override fields of :class:`LaunchConfig` (benchmarks and tests)."""

@@ -150,22 +150,8 @@ def test_feature_block_state_kernel_fits_four_programs_per_multiprocessor(symmet
     assert all(int(registers) <= 128 and int(stack) == 0 for registers, stack in found), found
 
 
-def parse_overrides(args: list[str]) -> dict[str, object]:
-    """``field=value`` launch-config overrides: integers, True/False, or tiles as BLOCKxWARPS (64x4)."""
-    overrides: dict[str, object] = {}
-    for arg in args:
-        field, value = arg.split("=", 1)
-        if "x" in value:
-            overrides[field] = taylor.Tile(*(int(part) for part in value.split("x")))
-        elif value in ("True", "False"):
-            overrides[field] = value == "True"
-        else:
-            overrides[field] = int(value) if value.lstrip("-").isdigit() else value
-    return overrides
-
-
 if __name__ == "__main__":
-    taylor.set_config(dataclasses.replace(taylor.current_config(), **parse_overrides(sys.argv[1:])))
+    taylor.set_config(dataclasses.replace(taylor.current_config(), **taylor.parse_overrides(sys.argv[1:])))
     report = compile_all()
     print("\n".join(report))
     failed = [line for line in report if line.startswith("FAILED")]
