@@ -222,3 +222,23 @@ def test_position_code_is_built_once_and_trains_after_an_inference_mode_call() -
     torch.testing.assert_close(tokens.detach(), first, rtol=0, atol=0)
     assert net.patch_embed.proj.weight.grad.abs().sum() > 0
     assert not any("position" in key for key in net.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("based3d", {"dim": 32, "depth": 2, "heads": 2, "feature_dim": 8}),
+        ("monarch3d", {"dim": 32, "depth": 2, "heads": 2, "nblocks": 4}),
+    ],
+)
+def test_residual_stream_is_token_major(name: str, options: dict) -> None:
+    # The patch embedding's (B, dim, N) output transposed is channel-major; every block must see
+    # contiguous (B, N, dim) tokens, or each add runs strided and each norm copies its input.
+    from onconet.models.backbones import create_backbone
+
+    net = create_backbone(name, image_size=16, **options)
+    seen = []
+    for block in net.blocks:
+        block.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    net(torch.randn(2, 2, 16, 16, 16))
+    assert seen == [True, True]

@@ -185,7 +185,7 @@ class Based3d(TokenBackbone):
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(in_channels, dim, patch_size)
+        super().__init__(in_channels, dim, patch_size, lean_glue=True)
         token_grid(image_size, patch_size)  # fail at build time, not in the first step
         window = as_triple(window, "window")
         self.blocks.extend(

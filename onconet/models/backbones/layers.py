@@ -54,10 +54,17 @@ def token_grid(image_size: int | Sequence[int], patch_size: int | Sequence[int])
 
 
 class PatchEmbed3d(nn.Module):
-    """Non-overlapping 3D patches (a strided convolution) -> tokens (B, N, dim) and their grid."""
+    """Non-overlapping 3D patches (a strided convolution) -> tokens (B, N, dim) and their grid.
 
-    def __init__(self, in_channels: int, dim: int, patch_size: int | Sequence[int] = 4) -> None:
+    ``contiguous``: return the tokens as a contiguous (B, N, dim) tensor, not a transposed view of the
+    convolution's (B, dim, N) output.
+    """
+
+    def __init__(
+        self, in_channels: int, dim: int, patch_size: int | Sequence[int] = 4, contiguous: bool = False
+    ) -> None:
         super().__init__()
+        self.contiguous = contiguous
         self.patch_size = as_triple(patch_size, "patch_size")
         self.proj = nn.Conv3d(in_channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
 
@@ -66,9 +73,10 @@ class PatchEmbed3d(nn.Module):
         token_grid(tuple(x.shape[2:]), self.patch_size)  # clear error for sizes the patches do not tile
         features = self.proj(x)  # (B, dim, X', Y', Z')
         grid = tuple(features.shape[2:])
-        # Contiguous (B, N, dim): a transposed view would make the whole residual stream channel-major
-        # (elementwise ops keep their first input's layout), and every norm and matmul copy it again.
-        return TokenGrid(features.flatten(2).transpose(1, 2).contiguous(), grid)  # type: ignore[arg-type]
+        tokens = features.flatten(2).transpose(1, 2)
+        # contiguous: the transposed view makes the whole residual stream channel-major (elementwise ops
+        # keep their first input's layout), so that every norm and matmul copies it again.
+        return TokenGrid(tokens.contiguous() if self.contiguous else tokens, grid)  # type: ignore[arg-type]
 
 
 def sincos_position_3d(grid: Grid, dim: int, device: torch.device | None = None) -> torch.Tensor:
@@ -140,12 +148,19 @@ class TokenBackbone(nn.Module):
 
     Subclasses fill ``self.blocks``. ``set_grad_checkpointing(True)`` recomputes each block in the
     backward pass instead of keeping its activations (memory for time).
+
+    ``lean_glue`` (BASED-3D, Monarch-3D): contiguous tokens (a token-major residual stream) and the
+    position code built once. Off, as the ViT-SDPA baseline was measured: a channel-major residual
+    stream and a position code built each step.
     """
 
-    def __init__(self, in_channels: int, dim: int, patch_size: int | Sequence[int]) -> None:
+    def __init__(
+        self, in_channels: int, dim: int, patch_size: int | Sequence[int], lean_glue: bool = False
+    ) -> None:
         super().__init__()
         self.out_dim = dim
-        self.patch_embed = PatchEmbed3d(in_channels, dim, patch_size)
+        self.lean_glue = lean_glue
+        self.patch_embed = PatchEmbed3d(in_channels, dim, patch_size, contiguous=lean_glue)
         self.blocks = nn.ModuleList()
         self.norm = nn.LayerNorm(dim)
         self.grad_checkpointing = False
@@ -171,7 +186,10 @@ class TokenBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> TokenGrid:
         """(B, C, X, Y, Z) volumes -> tokens (B, N, dim) on their grid."""
         tokens, grid = self.patch_embed(x)
-        tokens = tokens + self.position_code(grid, tokens.device, tokens.dtype)
+        if self.lean_glue:
+            tokens = tokens + self.position_code(grid, tokens.device, tokens.dtype)
+        else:
+            tokens = tokens + sincos_position_3d(grid, self.out_dim, tokens.device).to(tokens.dtype)
         for block in self.blocks:
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
                 tokens = checkpoint(block, tokens, grid, use_reentrant=False)

@@ -191,7 +191,7 @@ class Monarch3d(TokenBackbone):
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(in_channels, dim, patch_size)
+        super().__init__(in_channels, dim, patch_size, lean_glue=True)
         grid = token_grid(image_size, patch_size)
         hidden = int(dim * mlp_ratio)
         if dim % nblocks or hidden % nblocks:
