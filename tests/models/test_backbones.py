@@ -73,7 +73,7 @@ def test_based3d_local_window_shrinks_to_fit_a_small_grid() -> None:
     assert net(torch.randn(1, 2, 8, 8, 4)).tokens.shape == (1, 4, 16)
 
 
-@pytest.mark.parametrize("name", ["based3d", "densenet121"])
+@pytest.mark.parametrize("name", ["based3d", "monarch3d", "densenet121"])
 def test_gradient_checkpointing_gives_the_same_gradients(name: str) -> None:
     x = torch.randn(2, 2, *SIZE)
     grads = []
