@@ -158,7 +158,7 @@ def _lerp_along(array: np.ndarray, axis: int, positions: np.ndarray) -> np.ndarr
     """Linear interpolation of ``array`` at ``positions`` along ``axis``, clamped to the edges (border)."""
     n = array.shape[axis]
     at = np.clip(positions, 0, n - 1)
-    low = np.minimum(np.floor(at).astype(np.intp), max(n - 2, 0))
+    low = np.floor(at).astype(np.intp)  # at = n - 1 -> low n - 1, weight 0: on a voxel, no rounding
     weight = (at - low).astype(np.float32)
     below = np.take(array, low, axis=axis)
     if not weight.any():  # on the source voxels (no resampling, or only a flip): a gather
