@@ -35,11 +35,13 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from monai.data import CacheDataset, Dataset
+from monai.transforms import Compose
 from torch.utils.data import DataLoader
 
 from onconet.classes import RESPONSE_CLASSES
 from onconet.data.cache import read_csv
-from onconet.data.transforms import SuvScaling, pair_transforms
+from onconet.data.shift import RandShiftd, shift_voxels
+from onconet.data.transforms import EXAMS, SuvScaling, pair_transforms
 from onconet.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,8 @@ class PairDataModule(pl.LightningDataModule):
         flip_prob: probability of a flip along each of ``flip_axes``.
         flip_axes: RAS axes to flip (0 left-right, 1 posterior-anterior, 2 inferior-superior).
         intensity_jitter: relative SUV scale jitter (same factor for both exams).
+        max_shift_mm: each training exam is translated by its own random whole-voxel offset of up to
+            this many mm per axis (:class:`onconet.data.shift.RandShiftd`); 0: off.
         test_site: the site held out for testing (pairs.csv ``site``); ``None`` for a random hold-out.
         internal_test_fraction: share of the other sites' patients also held out for testing (0: none).
         val_fraction: share of the non-test patients used for validation.
@@ -182,6 +186,7 @@ class PairDataModule(pl.LightningDataModule):
         flip_prob: float = 0.5,
         flip_axes: tuple[int, ...] = (0,),
         intensity_jitter: float = 0.05,
+        max_shift_mm: float = 0.0,
         test_site: str | None = "external",
         internal_test_fraction: float = 0.0,
         val_fraction: float = 0.2,
@@ -347,6 +352,11 @@ class PairDataModule(pl.LightningDataModule):
                 intensity_jitter=hp.intensity_jitter,
                 flip_axes=hp.flip_axes,
             )
+            if split == "train" and hp.augment and hp.max_shift_mm > 0:
+                # appended to the same Compose: CacheDataset still caches everything before the first
+                # random transform
+                shift = RandShiftd(list(EXAMS), shift_voxels(hp.max_shift_mm, hp.spacing))
+                transform = Compose([*transform.transforms, shift])
             samples = [_without_eval_keys(s) for s in samples]
             if hp.cache_in_memory:
                 workers = max(1, os.cpu_count() or 1)
