@@ -62,7 +62,9 @@ def test_millimetres_become_whole_voxels_and_bad_settings_are_errors():
 
 
 def test_training_pairs_are_shifted_and_evaluation_pairs_are_not(synthetic_cache, synthetic_cohort):
-    dm = datamodule(synthetic_cache, truth=str(synthetic_cohort.truth), label_source="gold", max_shift_mm=48.0)
+    dm = datamodule(
+        synthetic_cache, truth=str(synthetic_cohort.truth), label_source="gold", max_shift_mm=48.0
+    )
     train = dm._dataset("train")
     assert isinstance(train.transform.transforms[-1], RandShiftd)
     assert train.transform.transforms[-1].max_shift == tuple(int(48 // s) for s in SPACING)
