@@ -10,7 +10,8 @@ other load on the machine disturbs it less). The model stage is wall time with a
   suv        PET volume -> SUV (QIBA body-weight factors)
   resample   CT onto the PET grid (trilinear; separable on axis-aligned grids)
   hand-over  volumes -> MONAI MetaTensors in memory (``--cache`` in infer also writes gzip NIfTI)
-  transform  MONAI deterministic transforms of the pair (RAS, spacing, normalise, crop/pad, stack)
+  transform  the deterministic transforms of the pair (RAS + spacing + crop in one separable step,
+             normalise, pad + stack: ``in_memory_transforms``)
   model      the model's forward on batches of ready tensors (synchronised on CUDA), no data loading
 
 "Bound by decoding" is measured against a floor taken in the same run: the byte floor of a pair reads the
@@ -21,8 +22,11 @@ slice) as a share of the data path. ``--compressed-pairs N`` re-encodes N pairs 
 own encoder and decoder, no extra packages) and times the same read stages on them, where decoding is real
 work. End to end: ``onconet infer`` (``infer()``) over the whole export with ``--num-workers`` workers.
 
-    python benchmarks/inference.py                         # 2-core CPU: 6 patients, demo model at 48x48x64
-    python benchmarks/inference.py --spatial 128 128 128 --batch-size 16 --num-workers 12   # a GPU
+    python benchmarks/inference.py                         # 2-core CPU: 6 patients, demo model at 32x32x64
+    python benchmarks/inference.py --spatial 128 128 128 --batch-size 16 --num-workers 12 --patients 192
+
+On a GPU machine, give ``--patients`` a few hundred: end to end runs ``infer`` over every pair of the
+cohort (one pair per patient), and with a few dozen the workers' start-up and discovery weigh.
 
 Prints a markdown table (and writes it with ``--markdown``). The model stage on a GPU runs at the given
 ``--spatial`` with the demo configuration's BASED-3D sizes (``configs/demo.yaml``) unless ``--backbone``.
@@ -253,7 +257,8 @@ def time_model(module: ResponseModule, spatial: tuple[int, int, int], batch: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dicom", type=Path, help="an existing export (default: a synthetic cohort)")
-    parser.add_argument("--patients", type=int, default=6, help="synthetic patients (default 6)")
+    parser.add_argument("--patients", type=int, default=6,
+                        help="synthetic patients = pairs run end to end (default 6)")  # fmt: skip
     parser.add_argument("--size", default="small", choices=("small", "full"), help="synthetic grid sizes")
     parser.add_argument("--spatial", type=int, nargs=3, help="model input size (default: the demo's)")
     parser.add_argument("--backbone", default=None, help="backbone name (default: the demo's based3d)")

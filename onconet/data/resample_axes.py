@@ -237,11 +237,15 @@ class ResampleAxesd(MapTransform):
     def resample(self, image: torch.Tensor) -> torch.Tensor:
         """One channel-first volume onto the (cropped) model grid."""
         plan = None
-        if isinstance(image, MetaTensor) and image.meta.get("space", SpaceKeys.RAS) == SpaceKeys.RAS:
+        if (
+            isinstance(image, MetaTensor)
+            and image.device.type == "cpu"  # (a volume on a GPU stays there, with MONAI)
+            and image.meta.get("space", SpaceKeys.RAS) == SpaceKeys.RAS
+        ):
             plan = self.plan(image.peek_pending_affine().numpy(), tuple(image.shape[1:]))
-        if plan is None:  # sheared grid or no RAS metadata: MONAI's general resampling
+        if plan is None:  # sheared grid, no RAS metadata, GPU: MONAI's general resampling
             return self.spacing(self.orientation(image))
-        values = image.detach().cpu().numpy()
+        values = image.as_tensor().detach().numpy()
         channels = np.stack([resample_axes(channel, plan) for channel in values])
         result = MetaTensor(torch.from_numpy(channels), meta=dict(image.meta))
         result.affine = torch.as_tensor(plan.affine, dtype=torch.float64)
