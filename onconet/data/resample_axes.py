@@ -179,7 +179,8 @@ def resample_axes(volume: np.ndarray, plan: AxisPlan) -> np.ndarray:
     Fortran-ordered arrays, whose ``.T`` is C-contiguous): gathers along strided axes are much slower.
     """
     source = np.asarray(volume, dtype=np.float32)
-    # view axis v <- output axis; the view is the input's axes in memory order
+    # the passes run on a view with the input's axes in memory order; view axis v becomes output axis
+    # out_of_view[v] (the one that samples it)
     axes = list(plan.source_axes)
     if not source.flags.c_contiguous and source.flags.f_contiguous:
         source, input_of_view = source.T, [2, 1, 0]
