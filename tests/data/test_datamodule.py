@@ -18,14 +18,6 @@ from onconet.errors import ConfigError
 SPACING, SIZE = (16.0, 16.0, 32.0), (24, 24, 32)  # coarse: fast, still the whole body
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def truth_rows(cohort) -> dict[tuple[str, str], dict]:
     return {(r["baseline_study_uid"], r["followup_study_uid"]): r for r in read_csv(cohort.truth)}
 

@@ -39,14 +39,6 @@ from onconet.inference.dataset import nifti_equivalent
 REL_TOL_FLOAT64, REL_TOL_FLOAT32 = 1e-6, 3e-5
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def monai_chain(image: MetaTensor, pixdim, spatial_size, dtype=np.float32) -> MetaTensor:
     """The steps :class:`ResampleAxesd` replaces, as ``deterministic_transforms`` ran them (float32)."""
     oriented = Orientation(axcodes="RAS", labels=None)(image)

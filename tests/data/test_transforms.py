@@ -20,14 +20,6 @@ AFFINE = np.array([[-4.0, 0, 0, 40.0], [0, -4.0, 0, 50.0], [0, 0, 4.0, -900.0], 
 HOT = (3, 5, 9)  # voxel of a hot spot in the stored (L, P, S) order
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write(path, array) -> str:
     nib.save(nib.Nifti1Image(np.asarray(array, dtype=np.float32), AFFINE), path)
     return str(path)
