@@ -362,29 +362,29 @@ def wall_times(n: int, log: Callable[[str], None]) -> None:
 
 
 T = taylor_triton.Tile
-FB64 = {"state_feature_block": 64, "state_separate_z": True}
+SESSION3 = {  # the launch config of session 3 (whole-state kernel, exact float32 z products)
+    "state_feature_block": 0,
+    "state_separate_z": False,
+    "state_symmetric": False,
+    "z_products_tf32": False,
+}
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "whole-state kernel (session 3)": {"state_feature_block": 0},
-    "feature blocks 64, z by matmul": {**FB64, "state_separate_z": False},
-    "feature blocks 64, z program": FB64,
-    "feature blocks 64, z program, transposed": {**FB64, "state_transposed": True},
-    "feature blocks 128 (8 warps), z program": {
-        **FB64, "state_feature_block": 128, "state": T(64, 8), "query_state": T(64, 8),
+    "session 3 default": SESSION3,
+    "default, 8 state programs per SM": {"state_programs_per_sm": 8},
+    "default, 6 state programs per SM": {"state_programs_per_sm": 6},
+    "state kernel not symmetric": {"state_symmetric": False},
+    "state kernel not symmetric, z by matmul": {"state_symmetric": False, "state_separate_z": False},
+    "state kernel symmetric, z by matmul": {"state_separate_z": False},
+    "state kernel not symmetric, transposed": {"state_symmetric": False, "state_transposed": True},
+    "state kernel 128-row blocks (8 warps)": {
+        "state_symmetric": False, "state_feature_block": 128, "state": T(64, 8), "query_state": T(64, 8),
     },
-    "feature blocks 64 symmetric, z program": {**FB64, "state_symmetric": True},
-    "feature blocks 64 symmetric, z by matmul": {**FB64, "state_symmetric": True, "state_separate_z": False},
+    "state kernel, tiles (32, 4)": {"state": T(32, 4), "query_state": T(32, 4)},
+    "state kernel, 2 programs per SM": {"state_programs_per_sm": 2},
+    "whole-state kernel": {"state_feature_block": 0},
     "output kernel symmetric": {"output_symmetric": True},
-    "z products in tf32": {"z_products_tf32": True},
-    "feature blocks 64 symmetric, z program, output symmetric, z tf32": {
-        **FB64, "state_symmetric": True, "output_symmetric": True, "z_products_tf32": True,
-    },
-    "feature blocks 64, z program, output symmetric, z tf32": {
-        **FB64, "output_symmetric": True, "z_products_tf32": True,
-    },
-    "feature blocks 64, z program, tiles (32, 4)": {**FB64, "state": T(32, 4), "query_state": T(32, 4)},
-    "feature blocks 64, z program, 2 programs per SM": {**FB64, "state_programs_per_sm": 2},
-    "feature blocks 64, z program, 8 programs per SM": {**FB64, "state_programs_per_sm": 8},
+    "z products exact float32": {"z_products_tf32": False},
 }  # fmt: skip
 
 

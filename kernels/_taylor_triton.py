@@ -99,12 +99,16 @@ class LaunchConfig:
     programs_per_sm: int = 2
     wide_value_warps: int = 16
     prefetch_grads: bool = True
-    state_feature_block: int = 0
+    # Session 4, H200 GPU time at N=32768 (benchmarks/results/kernels.md): state kernels 224 -> 206 µs
+    # per fwd+bwd with symmetric 64-row feature blocks and a z program; dq pass 150 -> 124 µs and key
+    # gradient 108 -> 88 µs with the z products in tf32. Slower there: z by matmul, transposed, 128-row
+    # blocks, 2 programs per SM, (32, 4) tiles, the symmetric output kernel.
+    state_feature_block: int = 64
     state_transposed: bool = False
-    state_separate_z: bool = False
-    state_symmetric: bool = False
+    state_separate_z: bool = True
+    state_symmetric: bool = True
     output_symmetric: bool = False
-    z_products_tf32: bool = False
+    z_products_tf32: bool = True
     state_programs_per_sm: int = 4
     poison: bool = False
 

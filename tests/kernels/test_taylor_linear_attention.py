@@ -186,16 +186,19 @@ def test_triton_float16_matches_reference(seeded_generator, kernel_device):
 
 
 @pytest.mark.parametrize(
-    ("feature_block", "separate_z", "transposed"), [(64, False, False), (128, True, False), (64, True, True)]
+    ("feature_block", "separate_z", "transposed", "symmetric"),
+    [(0, False, False, False), (64, False, False, True), (128, True, False, False), (64, True, True, False)],
 )
-def test_triton_feature_block_state_kernel(
-    seeded_generator, kernel_device, feature_block, separate_z, transposed
+def test_triton_state_kernel_variants(
+    seeded_generator, kernel_device, feature_block, separate_z, transposed, symmetric
 ):
-    # The state split over programs by feature rows (the last block: linear and constant rows), with a
-    # padding mask (forward) and dden weights (the backward's state gradient), d = 5 (masked columns) and
-    # d = 16 (unmasked rows), and a last chunk shorter than the others.
+    # The whole-state kernel (0) and the state split over programs by feature rows other than the
+    # default (64, symmetric, z program): the last block holds the linear and constant rows; with
+    # symmetric, one 8 × 8 block of products is left to the reduction's mirror reads (its partial rows
+    # stay poisoned). With a padding mask (forward) and dden weights (the backward's state gradient),
+    # d = 5 (masked columns) and d = 16 (unmasked rows), and a last chunk shorter than the others.
     config = {"state_feature_block": feature_block, "state_separate_z": separate_z}
-    config |= {"state_transposed": transposed, "query_backward": "state_kernel"}
+    config |= {"state_transposed": transposed, "state_symmetric": symmetric, "query_backward": "state_kernel"}
     q, k, v = _random_qkv(seeded_generator, 2, 2, 101, 16, 40)
     mask = torch.rand(2, 101, generator=seeded_generator) > 0.25
     with _triton_config(**config):
@@ -220,10 +223,12 @@ def test_triton_feature_block_must_fit_the_features():
     from kernels import _taylor_triton
 
     q = torch.zeros(1, 1, 8, 16)
+    args = (q, q, q.stride()[:3], None, 0, None, 16, 16, _taylor_triton.Tile(32, 4), 1, "ieee")
     with _taylor_triton.launch_config(state_feature_block=16), pytest.raises(ValueError, match="above 16"):
-        _taylor_triton._state_partials(
-            q, q, q.stride()[:3], None, 0, None, 16, 16, _taylor_triton.Tile(32, 4), 1, "ieee"
-        )
+        _taylor_triton._state_partials(*args)
+    symmetric = {"state_feature_block": 128, "state_symmetric": True}
+    with _taylor_triton.launch_config(**symmetric), pytest.raises(ValueError, match="feature_block 64"):
+        _taylor_triton._state_partials(*args)
 
 
 def test_triton_forward_is_deterministic(seeded_generator, kernel_device):
