@@ -9,7 +9,8 @@ prediction file with ``onconet evaluate`` (bootstrap 95 % intervals). It writes:
 
 - ``OUT/comparison.md`` and ``OUT/comparison.csv``: the table, run settings, timings and the issue's goals;
 - ``OUT/comparison/<model>/{internal,external}_predictions.csv`` for <model> in based3d, monarch3d,
-  densenet121, vit_sdpa, based3d_gold, heuristic; ``OUT/comparison/truth.csv`` and ``labels.csv``.
+  densenet121, vit_sdpa, based3d_gold, heuristic; ``OUT/comparison/truth.csv`` and ``labels.csv``;
+- ``OUT/comparison/<model>/curves.csv``: each fit's per-epoch training accuracy and validation metrics.
 
 Checkpoints, logs and plots stay in ``--work`` (not in git). Runs can share one GPU (``--parallel``).
 
@@ -147,11 +148,13 @@ def train_and_test(model: str, args: argparse.Namespace) -> dict[str, object]:
     found = sorted((work / "test").glob("**/test_predictions.csv"), key=lambda p: p.stat().st_mtime)
     if not found:
         raise OncoNetError(f"[{model}] onconet test wrote no test_predictions.csv; see {work / 'test.log'}")
-    epochs, best_at = trained_epochs(work / "fit"), best_epoch(checkpoints / "last.ckpt")
+    curves = training_curves(work / "fit")
+    epochs = int(curves[-1]["epoch"]) if curves else ""
+    best_at = best_epoch(checkpoints / "last.ckpt")
     print(f"[{model}] test {test_s:.0f} s; {epochs} epochs, best {best_at}", flush=True)
     return {
         "model": model, "fit_s": fit_s, "test_s": test_s, "epochs": epochs, "best_epoch": best_at,
-        "predictions": found[-1],
+        "predictions": found[-1], "curves": curves,
     }  # fmt: skip
 
 
@@ -175,19 +178,34 @@ def best_epoch(checkpoint: Path) -> int | str:
     return int(state.get("epoch", -1)) + 1
 
 
-def trained_epochs(log_dir: Path) -> int | str:
-    """Epochs a fit ran, from the ``epoch`` scalar of its TensorBoard events ("" if none are readable)."""
+#: Per-epoch scalars of a fit kept in ``<model>/curves.csv`` (validation is scored on gold labels).
+CURVE_TAGS = ("train/accuracy", "val/loss", "val/suvmax_loss", "val/macro_auroc", "val/change_auroc",
+              "val/accuracy", "val/kappa_quadratic")  # fmt: skip
+
+
+def training_curves(log_dir: Path) -> list[dict[str, object]]:
+    """One row per epoch of a fit (1-based ``epoch`` and :data:`CURVE_TAGS`) from its TensorBoard events.
+
+    Empty when no event file is readable (no TensorBoard): only the curves are lost.
+    """
     try:
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-        epochs = []
-        for events in log_dir.glob("**/events.out.tfevents.*"):
-            accumulator = EventAccumulator(str(events))
-            accumulator.Reload()
-            epochs += [int(e.value) for e in accumulator.Scalars("epoch")]
-    except Exception:  # no TensorBoard, or no epoch logged: only this column is lost
-        return ""
-    return max(epochs) + 1 if epochs else ""
+    except ImportError:
+        return []
+    rows: dict[int, dict[str, object]] = {}
+    for events in sorted(log_dir.glob("**/events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        tags = set(accumulator.Tags()["scalars"])
+        if "epoch" not in tags:
+            continue
+        epoch_at_step = {e.step: int(e.value) for e in accumulator.Scalars("epoch")}
+        for tag in (t for t in CURVE_TAGS if t in tags):
+            for event in accumulator.Scalars(tag):
+                epoch = epoch_at_step.get(event.step)
+                if epoch is not None:
+                    rows.setdefault(epoch, {"epoch": epoch + 1})[tag] = round(float(event.value), 4)
+    return [rows[e] for e in sorted(rows)]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -420,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = {m: r for m, r in runs.items() if m not in failed}
     for model, run in runs.items():
         split_by_site(read_rows(Path(run["predictions"])), results / model)
+        if run["curves"]:
+            write_rows(results / model / "curves.csv", run["curves"], ("epoch", *CURVE_TAGS))
 
     table: dict[str, dict[str, dict[str, float]]] = {}
     for model in [*runs, HEURISTIC]:

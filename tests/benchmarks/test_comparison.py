@@ -80,3 +80,31 @@ def test_stored_comparison_has_every_model_file_notebook_02_reads():
             assert {(r["baseline_study_uid"], r["followup_study_uid"]) for r in rows} <= truth
     table = list(csv.DictReader((RESULTS / "comparison.csv").open()))
     assert {r["model"] for r in table} == {*cmp.MODELS, cmp.HEURISTIC}
+
+
+def test_training_curves_are_one_row_per_epoch_from_the_fit_events(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path / "lightning_logs" / "version_0"))
+    for step, epoch in ((9, 0), (19, 1), (29, 2)):  # Lightning logs "epoch" with every logged step
+        writer.add_scalar("epoch", epoch, step)
+        writer.add_scalar("val/macro_auroc", 0.5 + 0.1 * epoch, step)
+        writer.add_scalar("train/loss", 1.0, step)  # a per-step scalar: not a curve column
+    writer.add_scalar("epoch", 2, 31)
+    writer.close()
+    curves = cmp.training_curves(tmp_path)
+    assert [row["epoch"] for row in curves] == [1, 2, 3]
+    assert [row["val/macro_auroc"] for row in curves] == [0.5, 0.6, 0.7]
+    assert all(set(row) == {"epoch", "val/macro_auroc"} for row in curves)
+    assert cmp.training_curves(tmp_path / "nothing") == []
+
+
+def test_the_stored_runs_keep_each_fit_s_curves():
+    for folder, table in (("comparison", "comparison.csv"), ("comparison_noshift", "comparison_noshift.csv")):
+        epochs = {
+            r["model"]: int(r["epochs"]) for r in csv.DictReader((RESULTS / table).open()) if r["epochs"]
+        }
+        for model in cmp.MODELS:
+            rows = list(csv.DictReader((RESULTS / folder / model / "curves.csv").open()))
+            assert [int(r["epoch"]) for r in rows] == list(range(1, epochs[model] + 1)), (folder, model)
+            assert all(0.0 <= float(r["val/macro_auroc"]) <= 1.0 for r in rows)
