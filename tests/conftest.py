@@ -16,6 +16,18 @@ if shutil.which("nvidia-smi") is None:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread per test process: the suite runs 2 xdist workers on 2 cores, and small ops
+    with 2 OpenMP threads each wait on a descheduled thread (10-100x slower under load)."""
+    import torch  # here, not at collection: TRITON_INTERPRET must be set before torch pulls in Triton
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def realdata_dir() -> Path:
     """``../shared/realdata`` beside the checkout, or ``$ONCONET_REALDATA``."""
     return Path(os.environ.get("ONCONET_REALDATA", REPO_ROOT.parent / "shared" / "realdata"))
