@@ -6,9 +6,11 @@ model sizes used for training) and each volume size (128³: 32,768 tokens per ex
 cross-entropy, backward, AdamW) on a batch of 2 pairs of 2-channel volumes in bfloat16 autocast. It prints
 the median step time and the peak GPU memory, and their ratios to DenseNet121-3D and to ViT-SDPA at the
 same size. A configuration that runs out of memory (or that a kernel cannot take) is reported and
-skipped; a time budget keeps the whole run within one device call.
+skipped; a time budget keeps the whole run within one device call. Step times of one GPU spread by up to
+1.5x from one run to the next (session 4); ``--rounds R`` measures every configuration R times,
+interleaved (all backbones once, then all again), and reports the median over the rounds with their range.
 
-    python benchmarks/backbones.py [--sizes 128 192] [--steps 5] [--budget-s 400] [--markdown out.md]
+    python benchmarks/backbones.py [--sizes 128 192] [--steps 5] [--rounds 3] [--budget-s 400] [--markdown F]
     python benchmarks/backbones.py --device cpu --sizes 32 --steps 1   # a smoke run without a GPU
 
 Needs only torch, lightning and monai besides this repository.
@@ -52,6 +54,7 @@ class Result:
     status: str = "ok"
     step_ms: float = math.nan
     peak_gib: float = math.nan
+    step_range: tuple[float, float] | None = None  # min and max over the rounds (with --rounds > 1)
 
 
 def model_options(name: str) -> dict:
@@ -136,6 +139,19 @@ def run_one(name: str, size: int, device: torch.device, args: argparse.Namespace
     return Result(name, size, tokens_per_exam(options, size), math.nan, status)
 
 
+def combine_rounds(rounds: list[Result]) -> Result:
+    """One configuration's rounds -> the median step time over them, its range, the largest peak memory."""
+    ok = [r for r in rounds if r.status == "ok"]
+    if not ok:
+        return rounds[-1]
+    steps = [r.step_ms for r in ok]
+    first = ok[0]
+    return Result(
+        first.backbone, first.size, first.tokens, first.params_m, "ok", statistics.median(steps),
+        max(r.peak_gib for r in ok), (min(steps), max(steps)),
+    )  # fmt: skip
+
+
 def ratio(value: float, reference: Result | None, field: str) -> str:
     base = getattr(reference, field) if reference and reference.status == "ok" else math.nan
     return f"{value / base:.2f}×" if math.isfinite(value) and math.isfinite(base) and base > 0 else "—"
@@ -145,10 +161,15 @@ def table(results: list[Result]) -> str:
     """Markdown table: one row per (size, backbone) with ratios to the reference backbones."""
     columns = ["size", "backbone", "tokens/exam", "params (M)", "step (ms)", "peak (GiB)"]
     columns += ["time ÷ DenseNet", "time ÷ ViT", "memory ÷ DenseNet", "memory ÷ ViT", "status"]
+    ranged = any(r.step_range for r in results)
+    if ranged:
+        columns.insert(5, "step range (ms)")
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for r in results:
         refs = [next((x for x in results if x.backbone == n and x.size == r.size), None) for n in REFERENCES]
         cells = [f"{r.size}³", r.backbone, f"{r.tokens:,}", f"{r.params_m:.2f}", f"{r.step_ms:.1f}"]
+        if ranged:
+            cells.append(f"{r.step_range[0]:.1f}–{r.step_range[1]:.1f}" if r.step_range else "—")
         cells.append(f"{r.peak_gib:.2f}")
         cells += [ratio(r.step_ms, ref, "step_ms") for ref in refs]
         cells += [ratio(r.peak_gib, ref, "peak_gib") for ref in refs]
@@ -173,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=BACKBONES)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per configuration (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (Triton compilation)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repeats of every configuration")
     parser.add_argument("--budget-s", type=float, default=400.0, help="skip what is left after this long")
     parser.add_argument(
         "--checkpointing", action="store_true", help="gradient checkpointing in every backbone"
@@ -191,26 +213,32 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"Training step of the paired model, batch {PAIRS_PER_BATCH} pairs × 2 exams × 2 channels, "
         f"bf16 autocast on CUDA, median of {args.steps} steps after {args.warmup} warm-up"
+        f"{f', median of {args.rounds} interleaved rounds' if args.rounds > 1 else ''}"
         f"{', torch.compile' if args.compile else ''}; "
         f"{environment(device)}"
     )
     print(header, flush=True)
-    started, results = time.perf_counter(), []
-    for size in args.sizes:
-        for name in args.backbones:
-            if time.perf_counter() - started > args.budget_s:
-                result = Result(
-                    name, size, tokens_per_exam(model_options(name), size), math.nan, "skipped: time budget"
+    started = time.perf_counter()
+    rounds: dict[tuple[int, str], list[Result]] = {}
+    for round_index in range(max(1, args.rounds)):
+        for size in args.sizes:
+            for name in args.backbones:
+                if time.perf_counter() - started > args.budget_s:
+                    tokens = tokens_per_exam(model_options(name), size)
+                    result = Result(name, size, tokens, math.nan, "skipped: time budget")
+                else:
+                    result = run_one(name, size, device, args)
+                rounds.setdefault((size, name), []).append(result)
+                elapsed = time.perf_counter() - started
+                print(
+                    f"  {size}³ {name:12s} {result.status:10s} step {result.step_ms:9.1f} ms  "
+                    f"peak {result.peak_gib:7.2f} GiB  (round {round_index + 1}, {elapsed:.0f} s)",
+                    flush=True,
                 )
-            else:
-                result = run_one(name, size, device, args)
-            results.append(result)
-            elapsed = time.perf_counter() - started
-            print(
-                f"  {size}³ {name:12s} {result.status:10s} step {result.step_ms:9.1f} ms  "
-                f"peak {result.peak_gib:7.2f} GiB  ({elapsed:.0f} s)",
-                flush=True,
-            )
+    results = [combine_rounds(measured) for measured in rounds.values()]
+    if args.rounds <= 1:
+        for result in results:
+            result.step_range = None
     markdown = table(results)
     print()
     print(markdown)
