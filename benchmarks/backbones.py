@@ -140,7 +140,7 @@ def run_one(name: str, size: int, device: torch.device, args: argparse.Namespace
 
 
 def combine_rounds(rounds: list[Result]) -> Result:
-    """One configuration's rounds -> the median step time over them, its range, the largest peak memory."""
+    """One configuration's rounds -> median step time, its range (of 2+ measured rounds), largest peak."""
     ok = [r for r in rounds if r.status == "ok"]
     if not ok:
         return rounds[-1]
@@ -148,7 +148,7 @@ def combine_rounds(rounds: list[Result]) -> Result:
     first = ok[0]
     return Result(
         first.backbone, first.size, first.tokens, first.params_m, "ok", statistics.median(steps),
-        max(r.peak_gib for r in ok), (min(steps), max(steps)),
+        max(r.peak_gib for r in ok), (min(steps), max(steps)) if len(steps) > 1 else None,
     )  # fmt: skip
 
 
@@ -236,9 +236,6 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     results = [combine_rounds(measured) for measured in rounds.values()]
-    if args.rounds <= 1:
-        for result in results:
-            result.step_range = None
     markdown = table(results)
     print()
     print(markdown)
