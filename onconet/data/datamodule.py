@@ -35,13 +35,11 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from monai.data import CacheDataset, Dataset
-from monai.transforms import Compose
 from torch.utils.data import DataLoader
 
 from onconet.classes import RESPONSE_CLASSES
 from onconet.data.cache import read_csv
-from onconet.data.shift import RandShiftd, shift_voxels
-from onconet.data.transforms import EXAMS, SuvScaling, pair_transforms
+from onconet.data.transforms import SuvScaling, pair_transforms
 from onconet.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -351,12 +349,8 @@ class PairDataModule(pl.LightningDataModule):
                 flip_prob=hp.flip_prob,
                 intensity_jitter=hp.intensity_jitter,
                 flip_axes=hp.flip_axes,
+                max_shift_mm=hp.max_shift_mm,
             )
-            if split == "train" and hp.augment and hp.max_shift_mm > 0:
-                # appended to the same Compose: CacheDataset still caches everything before the first
-                # random transform
-                shift = RandShiftd(list(EXAMS), shift_voxels(hp.max_shift_mm, hp.spacing))
-                transform = Compose([*transform.transforms, shift])
             samples = [_without_eval_keys(s) for s in samples]
             if hp.cache_in_memory:
                 workers = max(1, os.cpu_count() or 1)

@@ -49,6 +49,7 @@ from monai.transforms import (
 )
 
 from onconet.data.resample_axes import ResampleAxesd, centre_slices
+from onconet.data.shift import RandShiftd, shift_voxels
 from onconet.errors import ConfigError
 
 EXAMS: tuple[str, ...] = ("baseline", "followup")
@@ -228,12 +229,18 @@ def pair_transforms(
     flip_prob: float = 0.5,
     intensity_jitter: float = 0.05,
     flip_axes: Sequence[int] = (0,),
+    max_shift_mm: float = 0.0,
 ) -> Compose:
     """The whole chain: deterministic part, augmentation when ``train``, stacking into 2 channels.
 
-    MONAI's CacheDataset caches the output of the transforms before the first random one.
+    With ``train`` and ``max_shift_mm``, each stacked exam is then shifted by its own random whole-voxel
+    offset (:class:`onconet.data.shift.RandShiftd`). MONAI's CacheDataset caches the output of the
+    transforms before the first random one.
     """
     steps = deterministic_transforms(spacing, spatial_size, suv_scaling, suv_max, hu_range)
     if train:
         steps += augmentation_transforms(flip_prob, intensity_jitter, flip_axes)
-    return Compose(steps + stacking_transforms())
+    steps += stacking_transforms()
+    if train and max_shift_mm > 0:
+        steps.append(RandShiftd(list(EXAMS), shift_voxels(max_shift_mm, spacing)))
+    return Compose(steps)
