@@ -150,6 +150,19 @@ def _compare_with_reference(q, k, v, mask, dtype, device, tolerance, chunks=None
     return out.detach()
 
 
+def _masked_float32_then_float16(config, generator, device, masked_shape, half_shape):
+    """Under launch ``config``: a float32 case with a padding mask (2 chunks), then a float16 one (3 chunks).
+
+    Shapes are (batch, heads, n, d, D); tolerances as everywhere here (1e-5 float32, 3e-3 float16).
+    """
+    q, k, v = _random_qkv(generator, *masked_shape)
+    mask = torch.rand(masked_shape[0], masked_shape[2], generator=generator) > 0.25
+    with _triton_config(**config):
+        _compare_with_reference(q, k, v, mask, torch.float32, device, 1e-5, chunks=2)
+        q, k, v = _random_qkv(generator, *half_shape)
+        _compare_with_reference(q, k, v, None, torch.float16, device, 3e-3, chunks=3)
+
+
 @pytest.mark.parametrize(
     ("quad_mode", "query_backward", "prefetch_grads"),
     [(0, "fused", True), (1, "two_pass", False), (0, "state_kernel", False)],
@@ -199,24 +212,18 @@ def test_triton_state_kernel_variants(
     # d = 5 (masked columns) and d = 16 (unmasked rows), and a last chunk shorter than the others.
     config = {"state_feature_block": feature_block, "state_separate_z": separate_z}
     config |= {"state_transposed": transposed, "state_symmetric": symmetric, "query_backward": "state_kernel"}
-    q, k, v = _random_qkv(seeded_generator, 2, 2, 101, 16, 40)
-    mask = torch.rand(2, 101, generator=seeded_generator) > 0.25
-    with _triton_config(**config):
-        _compare_with_reference(q, k, v, mask, torch.float32, kernel_device, 1e-5, chunks=2)
-        q, k, v = _random_qkv(seeded_generator, 1, 2, 70, 5, 16)
-        _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
+    _masked_float32_then_float16(
+        config, seeded_generator, kernel_device, (2, 2, 101, 16, 40), (1, 2, 70, 5, 16)
+    )
 
 
 def test_triton_symmetric_output_kernel_and_tf32_z_products(seeded_generator, kernel_device):
     # Three of the four (8 × 8) blocks of q⊗q, the (0, 1) one twice; d = 11 leaves the second half
     # partly masked. tf32 applies to 16-bit inputs only (float32 stays exact).
     config = {"output_symmetric": True, "z_products_tf32": True}
-    q, k, v = _random_qkv(seeded_generator, 1, 2, 90, 11, 24)
-    mask = torch.rand(1, 90, generator=seeded_generator) > 0.25
-    with _triton_config(**config):
-        _compare_with_reference(q, k, v, mask, torch.float32, kernel_device, 1e-5, chunks=2)
-        q, k, v = _random_qkv(seeded_generator, 1, 2, 70, 16, 32)
-        _compare_with_reference(q, k, v, None, torch.float16, kernel_device, 3e-3, chunks=3)
+    _masked_float32_then_float16(
+        config, seeded_generator, kernel_device, (1, 2, 90, 11, 24), (1, 2, 70, 16, 32)
+    )
 
 
 def test_triton_feature_block_must_fit_the_features():

@@ -260,26 +260,21 @@ def compare_with_the_plain_formulation(build, plain, device: str) -> None:
         assert F.cosine_similarity(a.float().flatten(), b.float().flatten(), dim=0) > 0.99
 
 
+#: The blocks at the configs' width and heads, each with its plain formulation.
+CONFIG_WIDTH_BLOCKS = [
+    (lambda: Based3dBlock(128, 4, 16, (5, 5, 5), 2.0, 0.0), plain_based3d_block),
+    (lambda: Monarch3dBlock(128, (8, 8, 8), 4, 4, 2.0, 0.0), plain_monarch3d_block),
+]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (the Triton kernels compiled)")
-@pytest.mark.parametrize(
-    ("build", "plain"),
-    [
-        (lambda: Based3dBlock(128, 4, 16, (5, 5, 5), 2.0, 0.0), plain_based3d_block),
-        (lambda: Monarch3dBlock(128, (8, 8, 8), 4, 4, 2.0, 0.0), plain_monarch3d_block),
-    ],
-)
+@pytest.mark.parametrize(("build", "plain"), CONFIG_WIDTH_BLOCKS)
 def test_block_equals_the_plain_formulation_on_the_gpu(build, plain) -> None:
     # The GPU path: Triton kernels reading the packed/strided heads, bf16 layer norms under autocast.
     compare_with_the_plain_formulation(build, plain, "cuda")
 
 
-@pytest.mark.parametrize(
-    ("build", "plain"),
-    [
-        (lambda: Based3dBlock(128, 4, 16, (5, 5, 5), 2.0, 0.0), plain_based3d_block),
-        (lambda: Monarch3dBlock(128, (8, 8, 8), 4, 4, 2.0, 0.0), plain_monarch3d_block),
-    ],
-)
+@pytest.mark.parametrize(("build", "plain"), CONFIG_WIDTH_BLOCKS)
 def test_block_equals_the_plain_formulation_at_the_config_width_on_the_cpu(build, plain) -> None:
     # The configs' width and heads, float32 and CPU bf16 autocast (CPU autocast keeps layer norms in
     # bf16 in both formulations; the GPU test above covers CUDA's float32 layer-norm policy).
