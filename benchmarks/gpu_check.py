@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(REPO_ROOT))
 
 import kernels  # noqa: E402
+from kernels import _monarch_triton as monarch_triton  # noqa: E402
 from kernels import _taylor_triton as taylor_triton  # noqa: E402
 
 TOLERANCE = {torch.bfloat16: 1e-2, torch.float16: 1e-2, torch.float32: 1e-4}
@@ -239,6 +240,16 @@ def _check(label: str, dtype: torch.dtype, run) -> Result:
     return Result(label, errors, TOLERANCE[dtype], time.perf_counter() - t0, note)
 
 
+def _with_mix_config(config, mix, inputs: list[torch.Tensor], dtype: torch.dtype) -> dict[str, float]:
+    """compare_op of monarch_mix_3d under ``config``, every output buffer poisoned with NaN."""
+    saved = monarch_triton.MIX_CONFIG, monarch_triton.POISON_OUTPUTS
+    monarch_triton.MIX_CONFIG, monarch_triton.POISON_OUTPUTS = config, True
+    try:
+        return compare_op(mix, kernels.monarch_mix_3d_reference, inputs, dtype)
+    finally:
+        monarch_triton.MIX_CONFIG, monarch_triton.POISON_OUTPUTS = saved
+
+
 def check_mixers(device: torch.device, small: bool) -> list[Result]:
     """The other kernel modules' ops (local 3D attention, Monarch mixing and linear)."""
     dtype = torch.float16 if device.type == "cpu" else torch.bfloat16
@@ -262,13 +273,15 @@ def check_mixers(device: torch.device, small: bool) -> list[Result]:
     x = torch.randn(2, size, size, size, channels, device=device, dtype=torch.float64)
     weights = [torch.randn(size, size, device=device, dtype=torch.float64) / size**0.5 for _ in range(3)]
     mix = functools.partial(kernels.monarch_mix_3d, backend="triton")
-    results.append(
-        _check(
-            f"monarch_mix_3d {size}³ C={channels}",
-            dtype,
-            lambda: compare_op(mix, kernels.monarch_mix_3d_reference, [x, *weights], dtype),
+    for strategy in ("fused", "planes", "axes"):  # every forward strategy, poisoned outputs
+        config = dataclasses.replace(monarch_triton.MIX_CONFIG, strategy=strategy)
+        results.append(
+            _check(
+                f"monarch_mix_3d {size}³ C={channels} {strategy}",
+                dtype,
+                functools.partial(_with_mix_config, config, mix, [x, *weights], dtype),
+            )
         )
-    )
 
     tokens, nblocks, block = (64, 4, 16) if small else (65536, 16, 16)
     xl = torch.randn(tokens, nblocks * block, device=device, dtype=torch.float64)

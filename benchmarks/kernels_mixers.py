@@ -10,6 +10,10 @@ One run prints, in bfloat16 (median of CUDA-event timings after warm-up, ``trito
 - the copy bandwidth and bf16 matmul rate measured on the same GPU, and each op's memory floor.
 
     python benchmarks/kernels_mixers.py [--sweep] [--markdown out.md] [--json out.json]
+    python benchmarks/kernels_mixers.py --mix-compare 5 --mix-variants planes fused "matmul chain"
+
+``--mix-compare`` times only the named ``monarch_mix_3d`` configurations and the chains, interleaved over
+rounds (wall time and CUDA-graph GPU time, with their ranges), after checking each at full size.
 
 ``--sweep`` first times launch variants of each Triton op (tiles, warps; the Monarch mixing strategy) and
 keeps the fastest for the table.
@@ -391,6 +395,163 @@ def bench_monarch(sweep: bool, results: dict) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------------------------------
+# monarch_mix_3d: old and new kernels against the chains, interleaved
+# ----------------------------------------------------------------------------------------------------
+
+# Named launch configurations of monarch_mix_3d; "planes" is the session-3 default.
+MIX_VARIANTS: dict[str, dict] = {
+    "planes": {"strategy": "planes"},
+    "axes": {"strategy": "axes"},
+    "fused": {"strategy": "fused"},
+    "fused-e8192-w8": {"strategy": "fused", "fused_elements": 8192, "fused_warps": 8},
+    "fused-e8192-w4": {"strategy": "fused", "fused_elements": 8192, "fused_warps": 4},
+    "fused-lag2": {"strategy": "fused", "fused_lag": 2},
+    "fused-lag24": {"strategy": "fused", "fused_lag": 24},
+}
+CHAINS = {"matmul chain": monarch_mix_3d_reference, "einsum chain": _einsum_mix}
+
+
+def _mix_callable(name: str) -> Callable[..., torch.Tensor]:
+    """monarch_mix_3d under the named configuration (set at call time), or a chain."""
+    if name in CHAINS:
+        return CHAINS[name]
+    from kernels import _monarch_triton as mt
+
+    config = dataclasses.replace(mt.MixConfig(), **MIX_VARIANTS[name])
+
+    def run(*args: torch.Tensor) -> torch.Tensor:
+        saved, mt.MIX_CONFIG = mt.MIX_CONFIG, config
+        try:
+            return monarch_mix_3d(*args)
+        finally:
+            mt.MIX_CONFIG = saved
+
+    return run
+
+
+def graph_ms(step: Callable[[int], object], sets: int, calls: int = 8, replays: int = 20) -> float:
+    """GPU milliseconds per call: ``calls`` calls (input set i % ``sets``) captured in one CUDA graph,
+    the median over ``replays`` replays (events), divided by ``calls``. Launch gaps mostly vanish."""
+    for i in range(sets):  # compiled and allocated before the capture
+        step(i)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i in range(calls):
+            step(i % sets)
+    times = []
+    for _ in range(replays + 2):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / calls)
+    del graph
+    return sorted(times[2:])[replays // 2]
+
+
+def compare_mix(names: list[str], rounds: int, results: dict) -> str:
+    """Each named variant: correctness at full size, then ``rounds`` interleaved rounds (the order rotates
+    every round) of wall time (do_bench median) and GPU time (CUDA-graph replay over 4 input sets), for the
+    forward and forward+backward. Returns a markdown table of medians and [min–max] over the rounds."""
+    sets = 4  # 4 × 32 MiB inputs: repeated calls do not find their input in the 50 MiB L2
+    xs = [torch.randn(MIX_SHAPE, device="cuda", dtype=DTYPE) for _ in range(sets)]
+    weights = [torch.randn(s, s, device="cuda", dtype=DTYPE) / s**0.5 for s in MIX_SHAPE[1:4]]
+    grad = torch.randn(MIX_SHAPE, device="cuda", dtype=DTYPE)
+    leaves = [[t.clone().requires_grad_() for t in (x, *weights)] for x in xs]
+    fns = {name: _mix_callable(name) for name in names}
+
+    # Correctness: forward and every gradient against float32 autograd of the reference; then the forward
+    # on every input set, outputs poisoned with NaN (a read before its write, or a missed element, shows),
+    # each compared with the reference and with a repeat of itself (bitwise: no atomics in the sums).
+    from kernels import _monarch_triton as mt
+
+    exact_leaves = [t.detach().float().requires_grad_() for t in leaves[0]]
+    exact = monarch_mix_3d_reference(*exact_leaves)
+    exact_grads = torch.autograd.grad(exact, exact_leaves, grad.float())
+    references = [monarch_mix_3d_reference(x.float(), *(w.float() for w in weights)) for x in xs]
+    errors, repeatable = {}, {}
+    mt.POISON_OUTPUTS = True
+    try:
+        for name, fn in fns.items():
+            out = fn(*leaves[0])
+            grads = torch.autograd.grad(out, leaves[0], grad)
+            errs = [relative_error(out, exact)]
+            errs += [relative_error(g, e) for g, e in zip(grads, exact_grads, strict=True)]
+            same = True
+            for x, reference in zip(xs, references, strict=True):
+                first = fn(x, *weights)
+                errs.append(relative_error(first, reference))
+                same = same and torch.equal(first, fn(x, *weights))
+            errors[name] = max(errs) if all(math.isfinite(e) for e in errs) else math.inf
+            repeatable[name] = same
+            log(
+                f"mix {name}: max relative error vs float32 {errors[name]:.2e}; repeats bitwise equal: {same}"
+            )
+    finally:
+        mt.POISON_OUTPUTS = False
+    results["mix_compare_bitwise_repeatable"] = repeatable
+    results["mix_compare_max_rel_err"] = errors
+
+    measures = ("fwd wall", "fwd GPU", "fwd+bwd wall", "fwd+bwd GPU")
+    samples: dict[str, dict[str, list[float]]] = {n: {m: [] for m in measures} for n in names}
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            fn = fns[name]
+            got = samples[name]
+            got["fwd wall"].append(time_ms(lambda fn=fn: fn(xs[0], *weights)))
+            got["fwd+bwd wall"].append(
+                time_ms(lambda fn=fn: torch.autograd.grad(fn(*leaves[0]), leaves[0], grad))
+            )
+            got["fwd GPU"].append(graph_ms(lambda i, fn=fn: fn(xs[i], *weights), sets))
+            got["fwd+bwd GPU"].append(
+                graph_ms(lambda i, fn=fn: torch.autograd.grad(fn(*leaves[i]), leaves[i], grad), sets)
+            )
+        log(
+            f"mix round {r + 1}/{rounds}: " + ", ".join(f"{n} {samples[n]['fwd GPU'][-1]:.4f}" for n in names)
+        )
+    results["mix_compare_samples_ms"] = samples
+
+    def cell(values: list[float]) -> str:
+        ordered = sorted(values)
+        return f"{ordered[len(ordered) // 2]:.4f} [{ordered[0]:.4f}–{ordered[-1]:.4f}]"
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    lines = [
+        f"monarch_mix_3d {MIX_SHAPE} bf16, {rounds} interleaved rounds: median [min–max] ms; wall = do_bench "
+        "median of back-to-back calls, GPU = CUDA-graph replay (8 calls over 4 input sets) per call.",
+        "",
+        "| variant | " + " | ".join(measures) + " | max rel. err | repeat bitwise equal |",
+        "| --- | " + " | ".join("---:" for _ in measures) + " | ---: | --- |",
+    ]
+    for name in names:
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cell(samples[name][m]) for m in measures)
+            + f" | {errors[name]:.1e} | {repeatable[name]} |"
+        )
+    if "matmul chain" in names:
+        lines += [
+            "",
+            "Matmul chain ÷ variant (medians): "
+            + "; ".join(
+                f"{n}: "
+                + " / ".join(
+                    f"{median(samples['matmul chain'][m]) / median(samples[n][m]):.2f}x" for m in measures
+                )
+                for n in names
+                if n != "matmul chain"
+            )
+            + f" ({' / '.join(measures)})",
+        ]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Report
 # ----------------------------------------------------------------------------------------------------
 
@@ -430,6 +591,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["local", "monarch"], help="sections to skip"
     )
+    parser.add_argument(
+        "--mix-compare",
+        type=int,
+        metavar="ROUNDS",
+        help="only compare monarch_mix_3d variants and the chains, in ROUNDS interleaved rounds",
+    )
+    parser.add_argument(
+        "--mix-variants",
+        nargs="+",
+        default=["planes", "fused", "matmul chain", "einsum chain"],
+        choices=[*MIX_VARIANTS, *CHAINS],
+        help="the variants --mix-compare times",
+    )
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("kernels_mixers: no CUDA GPU; nothing to time (the kernels are tested on the CPU interpreter)")
@@ -438,6 +612,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     results.update(ceilings())
     log(f"ceilings: {results}")
+    if args.mix_compare:
+        table = compare_mix(args.mix_variants, args.mix_compare, results)
+        print(table)
+        if args.markdown:
+            args.markdown.write_text(table + "\n")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1, default=str))
+        return 0
     rows: list[Row] = []
     for name, section in (
         ("local", lambda: bench_local_attention(args.sweep, results)),

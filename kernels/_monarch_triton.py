@@ -1,7 +1,7 @@
 """Triton forward and backward of the Monarch ops (see :mod:`kernels.monarch`).
 
 ``monarch_mix_3d`` is memory-bound (a few FLOP per byte), so what counts is the passes over the tensor.
-Two strategies (``MixConfig.strategy``), both built from two kernels:
+Three strategies (``MixConfig.strategy``), built from these kernels:
 - ``_axis_kernel``: out[n] = W @ in[n] on an (outer, S, inner) view: one axis of the grid mixed in one
   streaming pass (rows of ``inner`` contiguous elements), optionally fused with the weight gradient
   Σ_n in[n] other[n]ᵀ (per-program partial sums, reduced in a fixed order);
@@ -9,6 +9,13 @@ Two strategies (``MixConfig.strategy``), both built from two kernels:
   mixed along y and then z with two tensor-core matmuls; the y-mixed plane is re-laid out on-chip
   (permute through shared memory), never written. ``_plane_backward_kernel``: dx, dw_y, dw_z per plane,
   recomputing the y-mixing on-chip.
+- ``_fused_forward_kernel``: the plane mixing and the x mixing in one launch. The tensor is cut into
+  chunks (batch, channel block) of ~1 MiB; each program takes one item from an atomic ticket: the plane
+  mixing of one x-slice of a chunk, or the x mixing of a tile of (y, z) positions of a chunk whose
+  x-slices are all done (a per-chunk count, release/acquire). The work list runs the x items a few
+  chunks behind the plane items, so u = x ×₂ w_y ×₃ w_z is read back while it is still in L2: HBM sees
+  one read of x, one write of the output and the write of u (which the backward needs anyway).
+"fused": that kernel, with the backward of "planes";
 "planes": plane pass + x-axis pass (two passes; u = x ×₂ w_y ×₃ w_z saved for the backward);
 "axes": one axis pass each (three passes, like the matmul chain, the intermediates saved); also used for
 planes larger than 32×32, where the fused plane kernels would hold too few channels per program.
@@ -49,6 +56,9 @@ class MixConfig:
         plane_warps: warps of the plane kernels.
         axis_elements: elements of one (S, columns) tile of the axis kernel.
         axis_warps: warps of the axis kernel.
+        fused_elements: register budget of one tile of the "fused" forward (plane and x items alike).
+        fused_warps: warps of the "fused" forward.
+        fused_lag: chunks between a chunk's plane items and its x items in the "fused" work list.
     """
 
     # Fastest fwd+bwd of the sweep on an H200, (2, 32, 32, 32, 256) bf16.
@@ -58,6 +68,9 @@ class MixConfig:
     plane_warps: int = 4
     axis_elements: int = 8192
     axis_warps: int = 4
+    fused_elements: int = 16384
+    fused_warps: int = 8
+    fused_lag: int = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +158,44 @@ def _axis_kernel(
 
 
 @triton.jit
+def _mix_plane(
+    IN,
+    OUT,
+    base,
+    j,
+    k,
+    c,
+    j_ok,
+    k_ok,
+    c_ok,
+    wy,
+    wz,
+    row,
+    channels,
+    BY: tl.constexpr,
+    BZ: tl.constexpr,
+    CB: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """OUT plane = (IN plane ×₁ wy) ×₂ wz for the (Y, Z, CB) plane at ``base`` (rows of ``row`` elements)."""
+    p = tl.load(
+        IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
+        mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+        other=0.0,
+    )
+    mixed_y = tl.dot(wy, tl.reshape(p, (BY, BZ * CB)), input_precision=PRECISION)
+    # Re-lay the y-mixed plane out as (Z, Y·CB) on-chip so that z becomes the contracted axis.
+    mixed_y = mixed_y.to(p.dtype)  # rounded before the re-layout: half the shared-memory traffic
+    by_z = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
+    mixed = tl.dot(wz, by_z, input_precision=PRECISION)
+    tl.store(
+        OUT + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
+        tl.reshape(mixed, (BZ, BY, CB)).to(OUT.dtype.element_ty),
+        mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
+    )
+
+
+@triton.jit
 def _plane_forward_kernel(
     IN,
     WY,
@@ -167,24 +218,107 @@ def _plane_forward_kernel(
     c = (pid % channel_blocks) * CB + tl.arange(0, CB)
     j_ok, k_ok, c_ok = j < size_y, k < size_z, c < channels
     row = size_z * channels
-    base = plane * size_y * row
-    p = tl.load(
-        IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
-        mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
-        other=0.0,
-    )
     wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
     wz = tl.load(WZ + k[:, None] * size_z + k[None, :], mask=k_ok[:, None] & k_ok[None, :], other=0.0)
-    mixed_y = tl.dot(wy, tl.reshape(p, (BY, BZ * CB)), input_precision=PRECISION)
-    # Re-lay the y-mixed plane out as (Z, Y·CB) on-chip so that z becomes the contracted axis.
-    mixed_y = mixed_y.to(p.dtype)  # rounded before the re-layout: half the shared-memory traffic
-    by_z = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
-    mixed = tl.dot(wz, by_z, input_precision=PRECISION)
-    tl.store(
-        OUT + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
-        tl.reshape(mixed, (BZ, BY, CB)).to(OUT.dtype.element_ty),
-        mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
-    )
+    base = plane * size_y * row
+    _mix_plane(IN, OUT, base, j, k, c, j_ok, k_ok, c_ok, wy, wz, row, channels, BY, BZ, CB, PRECISION)
+
+
+@triton.jit
+def _fused_forward_kernel(
+    IN,
+    WX,
+    WY,
+    WZ,
+    MIXED,
+    OUT,
+    COUNTERS,
+    size_x,
+    size_y,
+    size_z,
+    channels,
+    channel_blocks,
+    n_chunks,
+    position_tiles,
+    lag,
+    BX: tl.constexpr,
+    BY: tl.constexpr,
+    BZ: tl.constexpr,
+    CB: tl.constexpr,
+    BP: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """The whole forward in one launch: each program does one plane item (y/z mixing) or one x item.
+
+    A chunk is one (batch, channel block). Its ``size_x`` plane items write MIXED (the y/z-mixed planes)
+    and count themselves in COUNTERS[1 + chunk]; its ``position_tiles`` x items wait for that count, then
+    mix along x, reading MIXED while it is still in L2. Step s of the work list holds the plane items of
+    chunk s and then the x items of chunk s - ``lag``, so that an x item rarely waits. A program takes its
+    item from the ticket COUNTERS[0], not from its program id: the items it may wait for were taken
+    earlier, by programs already running, so the kernel cannot deadlock in whatever order the hardware
+    starts programs (the single-pass scan's dynamic tile ids).
+    """
+    item = tl.atomic_add(COUNTERS, 1, sem="relaxed")
+    step_items = size_x + position_tiles
+    step = item // step_items
+    slot = item % step_items
+    row = size_z * channels
+    slab = size_y * row  # elements of one x-slice
+    if slot < size_x:
+        chunk = step
+        if chunk < n_chunks:
+            j = tl.arange(0, BY)
+            k = tl.arange(0, BZ)
+            j_ok, k_ok = j < size_y, k < size_z
+            wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
+            wz = tl.load(WZ + k[:, None] * size_z + k[None, :], mask=k_ok[:, None] & k_ok[None, :], other=0.0)
+            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
+            base = ((chunk // channel_blocks) * size_x + slot).to(tl.int64) * slab
+            _mix_plane(
+                IN,
+                MIXED,
+                base,
+                j,
+                k,
+                c,
+                j_ok,
+                k_ok,
+                c < channels,
+                wy,
+                wz,
+                row,
+                channels,
+                BY,
+                BZ,
+                CB,
+                PRECISION,
+            )
+            # Every thread's stores, then one release: the x items acquire this count.
+            tl.debug_barrier()
+            tl.atomic_add(COUNTERS + 1 + chunk, 1, sem="release")
+    else:
+        chunk = step - lag
+        if chunk >= 0:
+            done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
+            while done < size_x:
+                done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
+            a = tl.arange(0, BX)
+            a_ok = a < size_x
+            wx = tl.load(WX + a[:, None] * size_x + a[None, :], mask=a_ok[:, None] & a_ok[None, :], other=0.0)
+            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
+            pos = (slot - size_x) * BP + tl.arange(0, BP)
+            # int32 offsets within one batch element (the launcher checks that they fit).
+            offsets = a[:, None, None] * slab + pos[None, :, None] * channels + c[None, None, :]
+            mask = (
+                a_ok[:, None, None] & (pos < size_y * size_z)[None, :, None] & (c < channels)[None, None, :]
+            )
+            batch_base = (chunk // channel_blocks).to(tl.int64) * size_x * slab
+            # .cg: through L2 only (not L1), since other SMs wrote MIXED during this launch.
+            u = tl.load(MIXED + batch_base + offsets, mask=mask, other=0.0, cache_modifier=".cg")
+            y = tl.dot(wx, tl.reshape(u, (BX, BP * CB)), input_precision=PRECISION)
+            tl.store(
+                OUT + batch_base + offsets, tl.reshape(y, (BX, BP, CB)).to(OUT.dtype.element_ty), mask=mask
+            )
 
 
 @triton.jit
@@ -270,9 +404,11 @@ def mix3d_unsupported_reason(shape: torch.Size | tuple[int, ...]) -> str | None:
 
 def mix3d_strategy(shape: torch.Size | tuple[int, ...], config: MixConfig) -> str:
     """The strategy for a (B, X, Y, Z, C) input: the configured one, unless the plane is too big to fuse."""
-    _, _, size_y, size_z, _ = shape
-    if config.strategy == "planes" and _pad(size_y) * _pad(size_z) > MAX_FUSED_PLANE:
+    _, size_x, size_y, size_z, channels = shape
+    if config.strategy in ("planes", "fused") and _pad(size_y) * _pad(size_z) > MAX_FUSED_PLANE:
         return "axes"
+    if config.strategy == "fused" and size_x * size_y * size_z * channels >= 2**31:
+        return "planes"  # the fused x items index one batch element with int32 offsets
     return config.strategy
 
 
@@ -285,6 +421,20 @@ def plane_tiles(shape: torch.Size | tuple[int, ...], budget: int) -> dict[str, i
     """Compile-time tile sizes (BY, BZ, CB) of the plane kernels for a (B, X, Y, Z, C) input."""
     _, _, size_y, size_z, channels = shape
     return {"BY": _pad(size_y), "BZ": _pad(size_z), "CB": _channel_block(size_y, size_z, channels, budget)}
+
+
+def fused_tiles(shape: torch.Size | tuple[int, ...], config: MixConfig) -> dict[str, int]:
+    """Compile-time tile sizes (BX, BY, BZ, CB, BP) of the "fused" forward for a (B, X, Y, Z, C) input.
+
+    CB channels per chunk as in a plane tile of ``fused_elements``; an x item mixes BP (y, z) positions
+    of them, (BX, BP·CB) elements.
+    """
+    tiles = plane_tiles(shape, config.fused_elements)
+    bx = _pad(shape[1])
+    positions = triton.next_power_of_2(shape[2] * shape[3])
+    tiles["BX"] = bx
+    tiles["BP"] = max(1, min(positions, config.fused_elements // (bx * tiles["CB"])))
+    return tiles
 
 
 def axis_tiles(size: int, cols: int, config: MixConfig) -> dict[str, int]:
@@ -312,6 +462,42 @@ def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config
         num_warps=config.plane_warps,
     )
     return out
+
+
+def _fused_forward(
+    x: torch.Tensor, w_x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One launch of :func:`_fused_forward_kernel`: the output and the y/z-mixed tensor (for the backward)."""
+    batch, size_x, size_y, size_z, channels = x.shape
+    tiles = fused_tiles(x.shape, config)
+    channel_blocks = triton.cdiv(channels, tiles["CB"])
+    n_chunks = batch * channel_blocks
+    position_tiles = triton.cdiv(size_y * size_z, tiles["BP"])
+    n_items = (n_chunks + config.fused_lag) * (size_x + position_tiles)
+    mixed = _empty(x.shape, x.dtype, x.device)
+    out = _empty(x.shape, x.dtype, x.device)
+    counters = torch.zeros(1 + n_chunks, dtype=torch.int32, device=x.device)  # the ticket, then per chunk
+    _fused_forward_kernel[(n_items,)](
+        x,
+        w_x,
+        w_y,
+        w_z,
+        mixed,
+        out,
+        counters,
+        size_x,
+        size_y,
+        size_z,
+        channels,
+        channel_blocks,
+        n_chunks,
+        position_tiles,
+        config.fused_lag,
+        **tiles,
+        PRECISION=_precision(x.dtype),
+        num_warps=config.fused_warps,
+    )
+    return out, mixed
 
 
 def _plane_backward(
@@ -407,6 +593,9 @@ def mix3d_forward(
     x, w_x, w_y, w_z = (t.contiguous() for t in (x, w_x, w_y, w_z))
     view_x, view_y, view_z = _axis_views(x.shape)
     strategy = mix3d_strategy(x.shape, config)
+    if strategy == "fused":
+        out, mixed_yz = _fused_forward(x, w_x, w_y, w_z, config)
+        return out, (mixed_yz,)
     if strategy == "planes":
         mixed_yz = _plane_forward(x, w_y, w_z, config)
         out, _ = _mix_axis(mixed_yz, w_x, view_x, config)
@@ -416,7 +605,9 @@ def mix3d_forward(
         mixed_xy, _ = _mix_axis(mixed_x, w_y, view_y, config)
         out, _ = _mix_axis(mixed_xy, w_z, view_z, config)
         return out, (mixed_x, mixed_xy)
-    raise KernelError(f"monarch_mix_3d: unknown strategy {config.strategy!r}; use 'planes' or 'axes'")
+    raise KernelError(
+        f"monarch_mix_3d: unknown strategy {config.strategy!r}; use 'fused', 'planes' or 'axes'"
+    )
 
 
 def mix3d_backward(
@@ -432,7 +623,7 @@ def mix3d_backward(
     config = config or MIX_CONFIG
     grad_out = grad_out.contiguous()
     view_x, view_y, view_z = _axis_views(x.shape)
-    if mix3d_strategy(x.shape, config) == "planes":
+    if mix3d_strategy(x.shape, config) in ("planes", "fused"):  # both save the y/z-mixed tensor
         (mixed_yz,) = saved
         grad_mixed, dw_x = _mix_axis(grad_out, w_x, view_x, config, transpose=True, other=mixed_yz)
         grad_x, dw_y, dw_z = _plane_backward(grad_mixed, x, w_y, w_z, config)

@@ -8,6 +8,7 @@ process: this test session runs Triton in its interpreter (``TRITON_INTERPRET=1`
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 
@@ -25,8 +26,10 @@ POINTERS = {
     "_plane_forward_kernel": {"IN", "WY", "WZ", "OUT"},
     "_plane_backward_kernel": {"IN", "GRAD_MIXED", "WY", "WZ", "GRAD_IN"},
     "_axis_kernel": {"IN", "W", "OUT", "OTHER"},
+    "_fused_forward_kernel": {"IN", "WX", "WY", "WZ", "MIXED", "OUT"},
 }
 FLOAT32_POINTERS = {"DWY_PARTIAL", "DWZ_PARTIAL", "DW_PARTIAL"}
+INT32_POINTERS = {"COUNTERS"}
 GRIDS = (16, 24, 32, 48, 64, 96, 128)  # tokens per axis: 64³ … 512³ volumes with 4³ patches
 CHANNELS = (32, 64, 128, 256)
 
@@ -41,6 +44,8 @@ def compile_for_h200(name: str, constexprs: dict, num_warps: int) -> None:
             signature[param] = "*bf16"
         elif param in FLOAT32_POINTERS:
             signature[param] = "*fp32"
+        elif param in INT32_POINTERS:
+            signature[param] = "*i32"
         else:
             signature[param] = "i32"
     source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
@@ -48,13 +53,23 @@ def compile_for_h200(name: str, constexprs: dict, num_warps: int) -> None:
 
 
 def launched_tiles() -> set[tuple[str, tuple]]:
-    """Every (kernel, constexprs) that mix3d_forward / mix3d_backward launch over GRIDS × CHANNELS."""
-    config = monarch.MIX_CONFIG
+    """Every (kernel, constexprs) that mix3d_forward / mix3d_backward launch over GRIDS × CHANNELS, with
+    the configured strategy and with the "fused" forward."""
+    found = set()
+    for strategy in sorted({monarch.MIX_CONFIG.strategy, "fused"}):
+        found |= _launched_tiles(dataclasses.replace(monarch.MIX_CONFIG, strategy=strategy))
+    return found
+
+
+def _launched_tiles(config: monarch.MixConfig) -> set[tuple[str, tuple]]:
     found = set()
     for size in GRIDS:
         for channels in CHANNELS:
             shape = (2, size, size, size, channels)
-            planes = monarch.mix3d_strategy(shape, config) == "planes"
+            strategy = monarch.mix3d_strategy(shape, config)
+            if strategy == "fused":
+                found.add(("_fused_forward_kernel", tuple(monarch.fused_tiles(shape, config).items())))
+            planes = strategy in ("planes", "fused")  # the same backward
             views = monarch._axis_views(shape)  # (outer, S, inner) per axis, as the launchers use them
             axes = views[:1] if planes else views
             for _, axis_size, cols in axes:
@@ -66,6 +81,8 @@ def launched_tiles() -> set[tuple[str, tuple]]:
                     ("_plane_forward_kernel", config.plane_elements),
                     ("_plane_backward_kernel", config.plane_backward_elements),
                 ):
+                    if name == "_plane_forward_kernel" and strategy == "fused":
+                        continue
                     found.add((name, tuple(monarch.plane_tiles(shape, budget).items())))
     return found
 
@@ -86,7 +103,9 @@ def compile_all() -> list[str]:
         if kernel == "_axis_kernel":
             constexprs["TRANSPOSE_W"] = constexprs["WITH_WEIGHT_GRAD"]  # the backward transposes
         config = monarch.MIX_CONFIG
-        warps = config.axis_warps if kernel == "_axis_kernel" else config.plane_warps
+        warps = {"_axis_kernel": config.axis_warps, "_fused_forward_kernel": config.fused_warps}.get(
+            kernel, config.plane_warps
+        )
         try:
             compile_for_h200(kernel, constexprs, warps)
         except Exception as err:  # report every failing tile, not only the first
