@@ -121,3 +121,48 @@ def test_image_sizes_the_backbone_cannot_take_fail_at_build_time(name: str, size
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def _peak_and_spread(value: float = 8.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two volumes whose SUV channel has the same sum in patch 0: one hot voxel, or that sum spread out."""
+    peak, spread = torch.zeros(1, 2, *SIZE), torch.zeros(1, 2, *SIZE)
+    peak[0, 0, 1, 2, 3] = value
+    spread[0, 0, :4, :4, :4] = value / 64
+    return peak, spread
+
+
+def test_patch_embedding_sees_the_patch_maximum_only_with_patch_max() -> None:
+    from onconet.models.backbones.layers import PatchEmbed3d
+
+    peak, spread = _peak_and_spread()
+    plain, with_max = PatchEmbed3d(2, 8, 4), PatchEmbed3d(2, 8, 4, max_channels=1)
+    for embed in (plain, with_max):
+        with torch.no_grad():  # an averaging convolution: blind to where in the patch the SUV lies
+            embed.proj.weight.fill_(1 / 64)
+    torch.testing.assert_close(plain(peak).tokens, plain(spread).tokens)
+    difference = with_max(peak).tokens - with_max(spread).tokens
+    # only the first token moves, by the learned map of the maximum's change (8 - 1/8)
+    expected = with_max.max_proj.weight[:, 0].detach() * (8.0 - 8.0 / 64)
+    torch.testing.assert_close(difference[0, 0], expected)
+    assert difference[0, 1:].abs().max() == 0
+
+
+@pytest.mark.parametrize("name", ["based3d", "monarch3d", "vit_sdpa"])
+def test_patch_max_option_reaches_the_tokens_and_trains(name: str) -> None:
+    net = build(name, patch_max=True)
+    assert net.patch_embed.max_channels == 1
+    peak, _ = _peak_and_spread()
+    tokens = net(peak).tokens
+    (tokens * torch.randn_like(tokens)).sum().backward()
+    assert net.patch_embed.max_proj.weight.grad.abs().sum() > 0
+    with torch.no_grad():  # the same network without its patch-maximum path
+        net.patch_embed.max_proj.weight.zero_()
+        net.patch_embed.max_proj.bias.zero_()
+        assert (net(peak).tokens - tokens).abs().max() > 1e-3
+
+
+def test_patch_max_on_more_channels_than_the_input_is_a_config_error() -> None:
+    from onconet.models.backbones.layers import PatchEmbed3d
+
+    with pytest.raises(ConfigError, match="patch maximum of 3 channels"):
+        PatchEmbed3d(2, 8, 4, max_channels=3)

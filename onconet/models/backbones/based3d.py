@@ -170,6 +170,8 @@ class Based3d(TokenBackbone):
         patch_size: 3D patch size (4 -> a 128³ volume is 32,768 tokens).
         mlp_ratio: MLP hidden width / dim.
         dropout: dropout on the residual branches.
+        patch_max: the SUV channel also enters through its maximum over each patch (the SUVmax a reader
+            measures; :class:`~onconet.models.backbones.layers.PatchEmbed3d`).
     """
 
     def __init__(
@@ -184,8 +186,9 @@ class Based3d(TokenBackbone):
         patch_size: int | Sequence[int] = 4,
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
+        patch_max: bool = False,
     ) -> None:
-        super().__init__(in_channels, dim, patch_size, lean_glue=True)
+        super().__init__(in_channels, dim, patch_size, lean_glue=True, patch_max=patch_max)
         token_grid(image_size, patch_size)  # fail at build time, not in the first step
         window = as_triple(window, "window")
         self.blocks.extend(

@@ -65,7 +65,7 @@ class VitSdpa(TokenBackbone):
     Args:
         in_channels: image channels (SUV, CT).
         image_size: input volume size; must be a multiple of the patch size.
-        dim, depth, heads, patch_size, mlp_ratio, dropout: as for BASED-3D.
+        dim, depth, heads, patch_size, mlp_ratio, dropout, patch_max: as for BASED-3D.
     """
 
     def __init__(
@@ -78,8 +78,9 @@ class VitSdpa(TokenBackbone):
         patch_size: int | Sequence[int] = 4,
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
+        patch_max: bool = False,
     ) -> None:
-        super().__init__(in_channels, dim, patch_size)
+        super().__init__(in_channels, dim, patch_size, patch_max=patch_max)
         token_grid(image_size, patch_size)
         self.blocks.extend(VitBlock(dim, heads, mlp_ratio, dropout) for _ in range(depth))
 

@@ -58,15 +58,31 @@ class PatchEmbed3d(nn.Module):
 
     ``contiguous``: return the tokens as a contiguous (B, N, dim) tensor, not a transposed view of the
     convolution's (B, dim, N) output.
+
+    ``max_channels``: the first ``max_channels`` input channels also enter through their maximum over each
+    patch (a learned linear map of it is added to the token). A convolution can only average the voxels
+    of a patch, so it carries a small lesion's peak only blurred by the lesion's size and position in the
+    patch; the patch maximum is the SUVmax a reader measures, and the quantity the response criteria use
+    (DESIGN.md). The SUV channel's scaling is monotone (``log1p``), so the maximum of the scaled channel
+    is the scaled SUVmax.
     """
 
     def __init__(
-        self, in_channels: int, dim: int, patch_size: int | Sequence[int] = 4, contiguous: bool = False
+        self,
+        in_channels: int,
+        dim: int,
+        patch_size: int | Sequence[int] = 4,
+        contiguous: bool = False,
+        max_channels: int = 0,
     ) -> None:
         super().__init__()
+        if not 0 <= max_channels <= in_channels:
+            raise ConfigError(f"patch maximum of {max_channels} channels, but the input has {in_channels}")
         self.contiguous = contiguous
         self.patch_size = as_triple(patch_size, "patch_size")
         self.proj = nn.Conv3d(in_channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
+        self.max_channels = max_channels
+        self.max_proj = nn.Linear(max_channels, dim) if max_channels else None
 
     def forward(self, x: torch.Tensor) -> TokenGrid:
         """(B, C, X, Y, Z) -> tokens (B, X/px · Y/py · Z/pz, dim)."""
@@ -74,6 +90,9 @@ class PatchEmbed3d(nn.Module):
         features = self.proj(x)  # (B, dim, X', Y', Z')
         grid = tuple(features.shape[2:])
         tokens = features.flatten(2).transpose(1, 2)
+        if self.max_proj is not None:
+            peaks = F.max_pool3d(x[:, : self.max_channels], self.patch_size, self.patch_size)
+            tokens = tokens + self.max_proj(peaks.flatten(2).transpose(1, 2))
         # contiguous: the transposed view makes the whole residual stream channel-major (elementwise ops
         # keep their first input's layout), so that every norm and matmul copies it again.
         return TokenGrid(tokens.contiguous() if self.contiguous else tokens, grid)  # type: ignore[arg-type]
@@ -149,18 +168,29 @@ class TokenBackbone(nn.Module):
     Subclasses fill ``self.blocks``. ``set_grad_checkpointing(True)`` recomputes each block in the
     backward pass instead of keeping its activations (memory for time).
 
+    ``patch_max``: the SUV channel (channel 0) also enters through its maximum over each patch
+    (:class:`PatchEmbed3d`).
+
     ``lean_glue`` (BASED-3D, Monarch-3D): contiguous tokens (a token-major residual stream) and the
     position code built once. Off, as the ViT-SDPA baseline was measured: a channel-major residual
     stream and a position code built each step.
     """
 
     def __init__(
-        self, in_channels: int, dim: int, patch_size: int | Sequence[int], lean_glue: bool = False
+        self,
+        in_channels: int,
+        dim: int,
+        patch_size: int | Sequence[int],
+        lean_glue: bool = False,
+        patch_max: bool = False,
     ) -> None:
         super().__init__()
         self.out_dim = dim
         self.lean_glue = lean_glue
-        self.patch_embed = PatchEmbed3d(in_channels, dim, patch_size, contiguous=lean_glue)
+        # patch_max: the SUV channel (the first) also enters through its maximum over each patch
+        self.patch_embed = PatchEmbed3d(
+            in_channels, dim, patch_size, contiguous=lean_glue, max_channels=1 if patch_max else 0
+        )
         self.blocks = nn.ModuleList()
         self.norm = nn.LayerNorm(dim)
         self.grad_checkpointing = False

@@ -177,6 +177,7 @@ class Monarch3d(TokenBackbone):
         patch_size: 3D patch size.
         mlp_ratio: MLP hidden width / dim (hidden width a multiple of nblocks).
         dropout: dropout on the residual branches.
+        patch_max: as for BASED-3D.
     """
 
     def __init__(
@@ -190,8 +191,9 @@ class Monarch3d(TokenBackbone):
         patch_size: int | Sequence[int] = 4,
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
+        patch_max: bool = False,
     ) -> None:
-        super().__init__(in_channels, dim, patch_size, lean_glue=True)
+        super().__init__(in_channels, dim, patch_size, lean_glue=True, patch_max=patch_max)
         grid = token_grid(image_size, patch_size)
         hidden = int(dim * mlp_ratio)
         if dim % nblocks or hidden % nblocks:
