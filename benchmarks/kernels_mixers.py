@@ -398,9 +398,11 @@ def bench_monarch(sweep: bool, results: dict) -> list[Row]:
 # monarch_mix_3d: old and new kernels against the chains, interleaved
 # ----------------------------------------------------------------------------------------------------
 
-# Named launch configurations of monarch_mix_3d; "planes" is the session-3 default.
+# Named launch configurations of monarch_mix_3d (fields of MixConfig over its defaults); "planes" is the
+# session-3 default.
 MIX_VARIANTS: dict[str, dict] = {
     "planes": {"strategy": "planes"},
+    "planes-e16384-w8": {"strategy": "planes", "plane_elements": 16384, "plane_warps": 8},
     "axes": {"strategy": "axes"},
     "fused": {"strategy": "fused"},
     "fused-e8192-w8": {"strategy": "fused", "fused_elements": 8192, "fused_warps": 8},
