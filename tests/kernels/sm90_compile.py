@@ -7,10 +7,13 @@ compile test runs its own file as a script in a child process without that varia
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import triton
 from triton.backends.compiler import GPUTarget
 
 H200 = GPUTarget("cuda", 90, 32)
@@ -25,3 +28,16 @@ def run_compile_script(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, script, *args], env=env, capture_output=True, text=True, timeout=600, cwd=root
     )
+
+
+def resource_usage(cubin: bytes) -> str:
+    """Registers and stack (spill) bytes from the cuobjdump that Triton ships, if it is there."""
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    if not tool.is_file():
+        return "(no cuobjdump)"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        report = subprocess.run([str(tool), "-res-usage", f.name], capture_output=True, text=True).stdout
+    found = re.search(r"REG:(\d+) STACK:(\d+)", report)
+    return f"{found.group(1)} registers, stack {found.group(2)} bytes" if found else "(no usage line)"

@@ -11,16 +11,14 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 triton = pytest.importorskip("triton")
 pytest.importorskip("triton.backends.nvidia")
 
-from sm90_compile import H200, run_compile_script  # noqa: E402
+from sm90_compile import H200, resource_usage, run_compile_script  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from kernels import _taylor_triton as taylor  # noqa: E402
@@ -111,23 +109,8 @@ def compile_all() -> list[str]:
                 f"FAILED {name} {constexprs}: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
             )
             continue
-        lines.append(f"{name} warps={warps}: {_resource_usage(compiled.asm['cubin'])}")
+        lines.append(f"{name} warps={warps}: {resource_usage(compiled.asm['cubin'])}")
     return lines
-
-
-def _resource_usage(cubin: bytes) -> str:
-    """Registers and stack (spill) bytes from the cuobjdump that Triton ships, if it is there."""
-    import tempfile
-
-    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-    if not tool.is_file():
-        return "(no cuobjdump)"
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-        f.write(cubin)
-        f.flush()
-        report = subprocess.run([str(tool), "-res-usage", f.name], capture_output=True, text=True).stdout
-    found = re.search(r"REG:(\d+) STACK:(\d+)", report)
-    return f"{found.group(1)} registers, stack {found.group(2)} bytes" if found else "(no usage line)"
 
 
 def test_default_configuration_compiles_for_sm90():
