@@ -24,7 +24,6 @@ import os
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -552,61 +551,19 @@ def discover(root: str | os.PathLike, *, workers: int = 1) -> Discovery:
 
     Args:
         root: the folder tree (or a single file).
-        workers: processes reading headers in parallel (1 reads in this process).
+        workers: processes reading headers in parallel (1 reads in this process); each takes whole
+            subtrees and hands back runs of a series' files (:mod:`onconet.data.discovery`).
     """
-    files = iter_files(root)
-    if workers > 1 and len(files) > 4 * workers:
-        with ProcessPoolExecutor(workers) as pool:
-            headers = list(
-                pool.map(read_instance_header, files, chunksize=max(1, len(files) // (8 * workers)))
-            )
-    else:
-        headers = [read_instance_header(path) for path in files]
-    return group_headers(headers)
+    from onconet.data.discovery import discover_tree
+
+    return discover_tree(root, workers)
 
 
 def group_headers(headers: Iterable[InstanceHeader | Skipped]) -> Discovery:
     """Instances grouped into studies and series; non-PET/CT series skipped with their reason."""
-    result = Discovery()
-    series: dict[tuple[str, str], SeriesRecord] = {}
-    reasons: dict[tuple[str, str], str] = {}
-    for header in headers:
-        if isinstance(header, Skipped):
-            result.skipped.append(header)
-            continue
-        key = (header.study_uid, header.series_uid)
-        if key not in series:
-            series[key] = SeriesRecord(
-                series_uid=header.series_uid,
-                study_uid=header.study_uid,
-                modality=header.modality,
-                frame_of_reference_uid=header.frame_of_reference_uid,
-                description=header.series_description,
-                image_type=header.image_type,
-                units=header.units,
-                manufacturer=header.manufacturer,
-            )
-            if header.skip_reason:
-                reasons[key] = header.skip_reason
-        if key not in reasons and header.study_uid not in result.studies:
-            result.studies[header.study_uid] = StudyRecord(
-                study_uid=header.study_uid,
-                patient_id=header.patient_id,
-                study_date=header.study_date,
-                study_time=header.study_time,
-                site=header.institution,
-                manufacturer=header.manufacturer,
-            )
-        series[key].files.append(header.path)
-    for key, record in series.items():
-        if key in reasons:
-            result.skipped.append(Skipped(record.series_uid, reasons[key], f"{len(record.files)} file(s)"))
-        else:
-            result.studies[record.study_uid].series.append(record)
-    for study in result.studies.values():
-        pet = next((s for s in study.series if s.modality == "PT" and s.manufacturer), None)
-        study.manufacturer = pet.manufacturer if pet else study.manufacturer
-    return result
+    from onconet.data.discovery import group_runs
+
+    return group_runs((header, ()) for header in headers)
 
 
 def group_by_series(datasets: Sequence[Header]) -> dict[str, list[Header]]:
