@@ -181,8 +181,7 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
         "size": len(items),
     }
     if good:
-        # default_collate stacks straight into shared memory in a worker: the batch (512 MB at 128³ and
-        # batch 16) is not copied once more to be handed to the main process
+        # in onconet infer the pairs are on the device already (onconet.inference.batching): stacked there
         batch["baseline"] = default_collate([item["baseline"] for item in good])
         batch["followup"] = default_collate([item["followup"] for item in good])
         for key in ID_KEYS:

@@ -1,4 +1,4 @@
-"""The inference run: plan -> DataLoader over raw DICOM pairs -> ``Trainer.predict`` -> merged tables.
+"""The inference run: plan -> pairs loaded by DataLoader workers, batched here -> ``Trainer.predict``.
 
 :func:`infer` is what ``onconet infer`` calls. The same code runs on the CPU, on one GPU, or on several
 with DDP: Lightning re-launches the command once per rank, each rank plans the same pairs and predicts its
@@ -16,21 +16,23 @@ import logging
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from onconet import __version__
 from onconet.data.pairs import PAIR_MODES
 from onconet.errors import ConfigError
+from onconet.inference.batching import PairBatches
 from onconet.inference.checkpoint import LoadedCheckpoint, load_checkpoint
-from onconet.inference.dataset import DicomPairDataset, collate_pairs, freeze_imported_objects
+from onconet.inference.dataset import DicomPairDataset
 from onconet.inference.figures import save_pair_figure
 from onconet.inference.plan import plan_inference
 from onconet.inference.writer import (
@@ -133,6 +135,11 @@ class InferenceSummary:
         ]
 
 
+def _placement(trainer: pl.Trainer) -> tuple[int, int, torch.device]:
+    """This process's rank, the world size and its device (known once a DDP launch has set the ranks)."""
+    return trainer.global_rank, trainer.world_size, trainer.strategy.root_device
+
+
 def infer(
     dicom_dir: str | os.PathLike,
     ckpt: str | os.PathLike | LoadedCheckpoint,
@@ -201,16 +208,6 @@ def _infer(
     rank = 0
     if jobs:
         dataset = DicomPairDataset(jobs, cache_dir, loaded.data_settings, figures=figures)
-        loader = DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=False,
-            num_workers=num_workers,
-            collate_fn=collate_pairs,
-            worker_init_fn=freeze_imported_objects if num_workers else None,
-            persistent_workers=False,
-            prefetch_factor=2 if num_workers else None,
-        )
         writer = CsvPredictionWriter(
             out_dir, run_id, {"checkpoint_sha256": loaded.sha256, "onconet_version": __version__}
         )
@@ -227,7 +224,11 @@ def _infer(
             default_root_dir=out_dir,
             callbacks=[writer, progress_bar, *extra, *callbacks],
         )
-        trainer.predict(PairPredictor(loaded.module), dataloaders=loader, return_predictions=False)
+        # the workers load single pairs, this process batches them (see onconet.inference.batching)
+        batches = PairBatches(dataset, batch_size, num_workers, placement=lambda: _placement(trainer))
+        with warnings.catch_warnings():  # Lightning warns that batch indices come only from its samplers
+            warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+            trainer.predict(PairPredictor(loaded.module), dataloaders=batches, return_predictions=False)
         trainer.strategy.barrier()
         rank = trainer.global_rank
         summary.loop_seconds = time.perf_counter() - progress_bar.started
