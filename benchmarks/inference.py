@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from lightning.pytorch.callbacks import Callback
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -254,6 +255,103 @@ def time_model(module: ResponseModule, spatial: tuple[int, int, int], batch: int
     return (time.perf_counter() - started) / (repeats * batch)
 
 
+class LoopTimes(Callback):
+    """Wall-clock times of ``infer``'s prediction loop: its start, each batch's start and end and size."""
+
+    def __init__(self) -> None:
+        self.start = 0.0
+        self.batches: list[tuple[float, float, int]] = []  # (start, end, pairs)
+        self._batch_start = 0.0
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self.start = time.perf_counter()
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        self._batch_start = time.perf_counter()  # the batch is loaded and on the device
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.batches.append((self._batch_start, time.perf_counter(), batch["size"]))
+
+
+def end_to_end_phases(started: float, ended: float, loop: LoopTimes) -> dict[str, float]:
+    """Seconds of ``infer``'s phases: before the loop (checkpoint, discovery + planning, trainer and device
+    set-up), start-up (loop start -> first batch ready: workers start, first batch loaded), the first
+    batch's prediction, the steady state (first batch done -> last batch done, and the pairs of the later
+    batches) and after the loop (merge)."""
+    first, last = loop.batches[0], loop.batches[-1]
+    return {
+        "before loop": loop.start - started,
+        "start-up": first[0] - loop.start,
+        "first batch": first[1] - first[0],
+        "steady": last[1] - first[1],
+        "steady pairs": sum(size for _s, _e, size in loop.batches[1:]),
+        "after loop": ended - last[1],
+    }
+
+
+def bound_lines(
+    phases: dict[str, float], pairs: int, total: float, planning: float, stages: dict[str, float],
+    floor: float, workers: int,
+) -> list[str]:  # fmt: skip
+    """The end-to-end breakdown and what bounds it: the steady state against the ceilings the workers'
+    data path, the byte floor and the model allow."""
+    data_total = sum(v for k, v in stages.items() if k != "model")
+    read = sum(stages[name] for name in READ_STAGES)
+    lanes = max(1, workers)
+    ceilings = {
+        f"{lanes} workers x data path ({1000 * data_total:.1f} ms per pair)": lanes / data_total,
+        f"{lanes} workers x reading DICOM alone ({1000 * read:.1f} ms per pair)": lanes / read,
+        f"{lanes} workers x DICOM byte floor ({1000 * floor:.1f} ms per pair)": lanes / floor,
+        "model (ready batches)": 1 / stages["model"],
+    }
+    steady = phases["steady pairs"] / phases["steady"] if phases["steady pairs"] else float("nan")
+    worker_ceiling = lanes / data_total
+    lines = [
+        "",
+        f"End to end over {pairs} pairs ({lanes} workers): where the wall time goes",
+        "",
+        "| phase | s | share of end to end | pairs / s |",
+        "|---|---:|---:|---:|",
+        f"| **end to end** (`infer()`) | {total:.2f} | 100 % | {pairs / total:.2f} |",
+        f"| before the loop (checkpoint, discovery + planning, trainer and device set-up) | "
+        f"{phases['before loop']:.2f} | {100 * phases['before loop'] / total:.0f} % | - |",
+        f"| of which discovery + planning ({lanes} processes, timed alone) | {planning:.2f} | "
+        f"{100 * planning / total:.0f} % | {pairs / planning:.2f} |",
+        f"| start-up (loop start -> first batch on the device: workers start, first batch read) | "
+        f"{phases['start-up']:.2f} | {100 * phases['start-up'] / total:.0f} % | - |",
+        f"| first batch predicted (model, writer) | {phases['first batch']:.2f} | "
+        f"{100 * phases['first batch'] / total:.0f} % | - |",
+        f"| steady state (first batch done -> last batch done, {phases['steady pairs']} pairs) | "
+        f"{phases['steady']:.2f} | {100 * phases['steady'] / total:.0f} % | {steady:.2f} |",
+        f"| after the loop (merge the tables) | {phases['after loop']:.2f} | "
+        f"{100 * phases['after loop'] / total:.0f} % | - |",
+        "",
+        "| ceiling | pairs / s | steady state / ceiling |",
+        "|---|---:|---:|",
+        *(f"| {name} | {rate:.2f} | {100 * steady / rate:.0f} % |" for name, rate in ceilings.items()),
+        "",
+    ]
+    if steady >= 0.8 * worker_ceiling:
+        verdict = (
+            f"the steady state runs at {100 * steady / worker_ceiling:.0f} % of the workers' data-path "
+            f"ceiling: bound by the per-pair data path in the workers, of which reading DICOM is "
+            f"{100 * read / data_total:.0f} % ({read / floor:.2f}x its byte floor)"
+        )
+    else:
+        verdict = (
+            f"the steady state reaches only {100 * steady / worker_ceiling:.0f} % of the workers' data-path "
+            "ceiling: something besides the workers' data path limits it (the main process, host-to-device "
+            "copies, or workers slower in parallel than one process alone)"
+        )
+    outside = total - phases["steady"]
+    lines.append(
+        f"Verdict: {verdict}. Outside the steady state (set-up, discovery, start-up, first batch, merge): "
+        f"{outside:.2f} s "
+        f"= {100 * outside / total:.0f} % of end to end."
+    )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dicom", type=Path, help="an existing export (default: a synthetic cohort)")
@@ -309,10 +407,12 @@ def main() -> None:
     started = time.perf_counter()
     plan_inference(dicom, workers=max(1, args.num_workers))  # what infer does first, timed alone
     planning = time.perf_counter() - started
+    loop = LoopTimes()
     started = time.perf_counter()
     summary = infer(dicom, ckpt, work / "out", batch_size=args.batch_size, num_workers=args.num_workers,
-                    progress=False)  # fmt: skip
-    end_to_end = time.perf_counter() - started
+                    progress=False, callbacks=[loop])  # fmt: skip
+    ended = time.perf_counter()
+    end_to_end = ended - started
     data_total = sum(v for k, v in stages.items() if k != "model")
     decode_share = (stages["io"] + stages["decode"]) / data_total
     read = sum(stages[name] for name in READ_STAGES)
@@ -348,6 +448,10 @@ def main() -> None:
         f"data path. Data path / floor: {data_total / floor:.1f}x. Decode-bound share (io + decode) of the "
         f"data path: {100 * decode_share:.0f} %.",
     ]
+    lines += bound_lines(
+        end_to_end_phases(started, ended, loop), summary.pairs_planned, end_to_end, planning, stages, floor,
+        args.num_workers,
+    )  # fmt: skip
     if compressed is not None:
         compressed_read = sum(compressed.values())
         overhead = (compressed["parse"] + compressed["assemble"]) / compressed_read
