@@ -406,6 +406,7 @@ MIX_VARIANTS: dict[str, dict] = {
     "axes": {"strategy": "axes"},
     "fused": {"strategy": "fused"},
     "fused-w16": {"strategy": "fused", "fused_warps": 16},
+    "fused+bwd": {"strategy": "fused", "fused_backward": True},
     "fused-e8192-w8": {"strategy": "fused", "fused_elements": 8192, "fused_warps": 8},
     "fused-e8192-w4": {"strategy": "fused", "fused_elements": 8192, "fused_warps": 4},
     "fused-lag2": {"strategy": "fused", "fused_lag": 2},

@@ -59,6 +59,8 @@ class MixConfig:
         fused_elements: register budget of one tile of the "fused" forward (plane and x items alike).
         fused_warps: warps of the "fused" forward.
         fused_lag: chunks between a chunk's plane items and its x items in the "fused" work list.
+        fused_backward: with "fused", the backward in one launch too (``_fused_backward_kernel``, tiles
+            of ``plane_backward_elements``); else the two-launch backward of "planes".
     """
 
     # Fastest fwd+bwd of the sweep on an H200, (2, 32, 32, 32, 256) bf16.
@@ -71,6 +73,7 @@ class MixConfig:
     fused_elements: int = 16384
     fused_warps: int = 8
     fused_lag: int = 8
+    fused_backward: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,6 +325,63 @@ def _fused_forward_kernel(
 
 
 @triton.jit
+def _plane_backward_item(
+    IN,
+    GRAD_MIXED,
+    GRAD_IN,
+    base,
+    j,
+    k,
+    c,
+    j_ok,
+    k_ok,
+    c_ok,
+    wy,
+    wy_t,
+    wz_t,
+    dwy,
+    dwz,
+    row,
+    channels,
+    BY: tl.constexpr,
+    BZ: tl.constexpr,
+    CB: tl.constexpr,
+    PRECISION: tl.constexpr,
+    GRAD_CACHE: tl.constexpr,
+):
+    """dIN of one (Y, Z, CB) plane at ``base``; returns dwy, dwz with its contributions added (in the
+    matmuls' accumulators: separate sums cost registers and spill)."""
+    # x plane as (Y, Z·CB); recompute its y-mixing, laid out as (Z, Y·CB).
+    p = tl.load(
+        IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
+        mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+        other=0.0,
+    )
+    p = tl.reshape(p, (BY, BZ * CB))
+    mixed_y = tl.dot(wy, p, input_precision=PRECISION).to(p.dtype)
+    mixed_y = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
+    # dL/d(output plane), loaded directly as (Z, Y·CB).
+    g = tl.load(
+        GRAD_MIXED + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
+        mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
+        other=0.0,
+        cache_modifier=GRAD_CACHE,
+    )
+    g = tl.reshape(g, (BZ, BY * CB))
+    dwz = tl.dot(g, tl.trans(mixed_y), dwz, input_precision=PRECISION)
+    g_y = tl.dot(wz_t, g, input_precision=PRECISION).to(g.dtype)  # dL/d(y-mixed plane), (Z, Y·CB)
+    g_y = tl.reshape(tl.permute(tl.reshape(g_y, (BZ, BY, CB)), (1, 0, 2)), (BY, BZ * CB))
+    dwy = tl.dot(g_y, tl.trans(p), dwy, input_precision=PRECISION)
+    grad_in = tl.dot(wy_t, g_y, input_precision=PRECISION)
+    tl.store(
+        GRAD_IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
+        tl.reshape(grad_in, (BY, BZ, CB)).to(GRAD_IN.dtype.element_ty),
+        mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+    )
+    return dwy, dwz
+
+
+@triton.jit
 def _plane_backward_kernel(
     IN,
     GRAD_MIXED,
@@ -358,34 +418,153 @@ def _plane_backward_kernel(
         c = (item % channel_blocks) * CB + tl.arange(0, CB)
         c_ok = c < tl.where(item < n_items, channels, 0)  # items past the end: nothing to load
         base = plane * size_y * row
-        # x plane as (Y, Z·CB); recompute its y-mixing, laid out as (Z, Y·CB).
-        p = tl.load(
-            IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
-            mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
-            other=0.0,
-        )
-        p = tl.reshape(p, (BY, BZ * CB))
-        mixed_y = tl.dot(wy, p, input_precision=PRECISION).to(p.dtype)
-        mixed_y = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
-        # dL/d(output plane), loaded directly as (Z, Y·CB).
-        g = tl.load(
-            GRAD_MIXED + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
-            mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
-            other=0.0,
-        )
-        g = tl.reshape(g, (BZ, BY * CB))
-        dwz += tl.dot(g, tl.trans(mixed_y), input_precision=PRECISION)
-        g_y = tl.dot(wz_t, g, input_precision=PRECISION).to(g.dtype)  # dL/d(y-mixed plane), (Z, Y·CB)
-        g_y = tl.reshape(tl.permute(tl.reshape(g_y, (BZ, BY, CB)), (1, 0, 2)), (BY, BZ * CB))
-        dwy += tl.dot(g_y, tl.trans(p), input_precision=PRECISION)
-        grad_in = tl.dot(wy_t, g_y, input_precision=PRECISION)
-        tl.store(
-            GRAD_IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
-            tl.reshape(grad_in, (BY, BZ, CB)).to(GRAD_IN.dtype.element_ty),
-            mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+        dwy, dwz = _plane_backward_item(
+            IN,
+            GRAD_MIXED,
+            GRAD_IN,
+            base,
+            j,
+            k,
+            c,
+            j_ok,
+            k_ok,
+            c_ok,
+            wy,
+            wy_t,
+            wz_t,
+            dwy,
+            dwz,
+            row,
+            channels,
+            BY,
+            BZ,
+            CB,
+            PRECISION,
+            "",
         )
     tl.store(DWY_PARTIAL + prog * BY * BY + j[:, None] * BY + j[None, :], dwy)
     tl.store(DWZ_PARTIAL + prog * BZ * BZ + k[:, None] * BZ + k[None, :], dwz)
+
+
+@triton.jit
+def _fused_backward_kernel(
+    IN,
+    GRAD_OUT,
+    MIXED,
+    WX,
+    WY,
+    WZ,
+    GRAD_MIXED,
+    GRAD_IN,
+    DWX_PARTIAL,
+    DWY_PARTIAL,
+    DWZ_PARTIAL,
+    COUNTERS,
+    size_x,
+    size_y,
+    size_z,
+    channels,
+    channel_blocks,
+    n_chunks,
+    position_tiles,
+    lag,
+    BX: tl.constexpr,
+    BY: tl.constexpr,
+    BZ: tl.constexpr,
+    CB: tl.constexpr,
+    BP: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    """The whole backward in one launch, the forward's work list run the other way round.
+
+    x items first: GRAD_MIXED = WXᵀ @ GRAD_OUT on a tile of (y, z) positions of a chunk, and that tile's
+    dWX partial GRAD_OUT @ MIXEDᵀ; each counts itself in COUNTERS[1 + chunk]. Plane items of the chunk
+    ``lag`` steps later wait for all ``position_tiles`` counts and run the plane backward on one
+    x-slice, reading GRAD_MIXED while it is still in L2. Partials go to one slot per item (summed by the
+    launcher in a fixed order). Items come from the ticket COUNTERS[0], as in the forward.
+    """
+    item = tl.atomic_add(COUNTERS, 1, sem="relaxed")
+    step_items = position_tiles + size_x
+    step = item // step_items
+    slot = item % step_items
+    row = size_z * channels
+    slab = size_y * row
+    if slot < position_tiles:
+        chunk = step
+        if chunk < n_chunks:
+            a = tl.arange(0, BX)
+            a_ok = a < size_x
+            w_ok = a_ok[:, None] & a_ok[None, :]
+            wx_t = tl.load(WX + a[None, :] * size_x + a[:, None], mask=w_ok, other=0.0)
+            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
+            pos = slot * BP + tl.arange(0, BP)
+            offsets = a[:, None, None] * slab + pos[None, :, None] * channels + c[None, None, :]
+            mask = (
+                a_ok[:, None, None] & (pos < size_y * size_z)[None, :, None] & (c < channels)[None, None, :]
+            )
+            batch_base = (chunk // channel_blocks).to(tl.int64) * size_x * slab
+            g = tl.reshape(tl.load(GRAD_OUT + batch_base + offsets, mask=mask, other=0.0), (BX, BP * CB))
+            u = tl.reshape(tl.load(MIXED + batch_base + offsets, mask=mask, other=0.0), (BX, BP * CB))
+            grad_mixed = tl.dot(wx_t, g, input_precision=PRECISION)
+            tl.store(
+                GRAD_MIXED + batch_base + offsets,
+                tl.reshape(grad_mixed, (BX, BP, CB)).to(GRAD_MIXED.dtype.element_ty),
+                mask=mask,
+            )
+            dwx = tl.dot(g, tl.trans(u), input_precision=PRECISION)
+            partial = (chunk * position_tiles + slot).to(tl.int64) * BX * BX
+            tl.store(DWX_PARTIAL + partial + a[:, None] * BX + a[None, :], dwx)
+            tl.debug_barrier()
+            tl.atomic_add(COUNTERS + 1 + chunk, 1, sem="release")
+    else:
+        chunk = step - lag
+        if chunk >= 0:
+            done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
+            while done < position_tiles:
+                done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
+            x_slice = slot - position_tiles
+            j = tl.arange(0, BY)
+            k = tl.arange(0, BZ)
+            j_ok, k_ok = j < size_y, k < size_z
+            wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
+            wy_t = tl.load(
+                WY + j[None, :] * size_y + j[:, None], mask=j_ok[:, None] & j_ok[None, :], other=0.0
+            )
+            wz_t = tl.load(
+                WZ + k[None, :] * size_z + k[:, None], mask=k_ok[:, None] & k_ok[None, :], other=0.0
+            )
+            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
+            base = ((chunk // channel_blocks) * size_x + x_slice).to(tl.int64) * slab
+            # .cg: GRAD_MIXED was written by other SMs during this launch.
+            zero_y = tl.zeros([BY, BY], dtype=tl.float32)
+            zero_z = tl.zeros([BZ, BZ], dtype=tl.float32)
+            dwy, dwz = _plane_backward_item(
+                IN,
+                GRAD_MIXED,
+                GRAD_IN,
+                base,
+                j,
+                k,
+                c,
+                j_ok,
+                k_ok,
+                c < channels,
+                wy,
+                wy_t,
+                wz_t,
+                zero_y,
+                zero_z,
+                row,
+                channels,
+                BY,
+                BZ,
+                CB,
+                PRECISION,
+                ".cg",
+            )
+            partial = (chunk * size_x + x_slice).to(tl.int64)
+            tl.store(DWY_PARTIAL + partial * BY * BY + j[:, None] * BY + j[None, :], dwy)
+            tl.store(DWZ_PARTIAL + partial * BZ * BZ + k[:, None] * BZ + k[None, :], dwz)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -423,17 +602,21 @@ def plane_tiles(shape: torch.Size | tuple[int, ...], budget: int) -> dict[str, i
     return {"BY": _pad(size_y), "BZ": _pad(size_z), "CB": _channel_block(size_y, size_z, channels, budget)}
 
 
-def fused_tiles(shape: torch.Size | tuple[int, ...], config: MixConfig) -> dict[str, int]:
-    """Compile-time tile sizes (BX, BY, BZ, CB, BP) of the "fused" forward for a (B, X, Y, Z, C) input.
+def fused_tiles(
+    shape: torch.Size | tuple[int, ...], config: MixConfig, backward: bool = False
+) -> dict[str, int]:
+    """Compile-time tile sizes (BX, BY, BZ, CB, BP) of the fused forward (backward) for a (B, X, Y, Z, C)
+    input.
 
-    CB channels per chunk as in a plane tile of ``fused_elements``; an x item mixes BP (y, z) positions
-    of them, (BX, BP·CB) elements.
+    CB channels per chunk as in a plane tile of ``fused_elements`` (``plane_backward_elements``); an x
+    item mixes BP (y, z) positions of them, (BX, BP·CB) elements.
     """
-    tiles = plane_tiles(shape, config.fused_elements)
+    budget = config.plane_backward_elements if backward else config.fused_elements
+    tiles = plane_tiles(shape, budget)
     bx = _pad(shape[1])
     positions = triton.next_power_of_2(shape[2] * shape[3])
     tiles["BX"] = bx
-    tiles["BP"] = max(1, min(positions, config.fused_elements // (bx * tiles["CB"])))
+    tiles["BP"] = max(1, min(positions, budget // (bx * tiles["CB"])))
     return tiles
 
 
@@ -468,13 +651,9 @@ def _fused_forward(
     x: torch.Tensor, w_x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One launch of :func:`_fused_forward_kernel`: the output and the y/z-mixed tensor (for the backward)."""
-    batch, size_x, size_y, size_z, channels = x.shape
+    _, size_x, size_y, size_z, channels = x.shape
     tiles = fused_tiles(x.shape, config)
-    channel_blocks = triton.cdiv(channels, tiles["CB"])
-    n_chunks = batch * channel_blocks
-    position_tiles = triton.cdiv(size_y * size_z, tiles["BP"])
-    lag = min(config.fused_lag, n_chunks)  # a longer lag gives the same order, with empty steps
-    n_items = (n_chunks + lag) * (size_x + position_tiles)
+    channel_blocks, n_chunks, position_tiles, lag, n_items = _work_list(x.shape, tiles, config)
     mixed = _empty(x.shape, x.dtype, x.device)
     out = _empty(x.shape, x.dtype, x.device)
     counters = torch.zeros(1 + n_chunks, dtype=torch.int32, device=x.device)  # the ticket, then per chunk
@@ -499,6 +678,69 @@ def _fused_forward(
         num_warps=config.fused_warps,
     )
     return out, mixed
+
+
+def _work_list(shape: torch.Size, tiles: dict[str, int], config: MixConfig) -> tuple[int, int, int, int, int]:
+    """(channel_blocks, n_chunks, position_tiles, lag, n_items) of a fused work list."""
+    batch, size_x, size_y, size_z, channels = shape
+    channel_blocks = triton.cdiv(channels, tiles["CB"])
+    n_chunks = batch * channel_blocks
+    position_tiles = triton.cdiv(size_y * size_z, tiles["BP"])
+    lag = min(config.fused_lag, n_chunks)  # a longer lag gives the same order, with empty steps
+    return channel_blocks, n_chunks, position_tiles, lag, (n_chunks + lag) * (size_x + position_tiles)
+
+
+def _fused_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    w_x: torch.Tensor,
+    w_y: torch.Tensor,
+    w_z: torch.Tensor,
+    mixed: torch.Tensor,
+    config: MixConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One launch of :func:`_fused_backward_kernel`: dx and the float32 dw_x, dw_y, dw_z."""
+    _, size_x, size_y, size_z, channels = x.shape
+    tiles = fused_tiles(x.shape, config, backward=True)
+    channel_blocks, n_chunks, position_tiles, lag, n_items = _work_list(x.shape, tiles, config)
+    bx, by, bz = tiles["BX"], tiles["BY"], tiles["BZ"]
+    grad_mixed = _empty(x.shape, x.dtype, x.device)
+    grad_x = _empty(x.shape, x.dtype, x.device)
+    dwx_partial = _empty((n_chunks * position_tiles, bx, bx), torch.float32, x.device)
+    dwy_partial = _empty((n_chunks * size_x, by, by), torch.float32, x.device)
+    dwz_partial = _empty((n_chunks * size_x, bz, bz), torch.float32, x.device)
+    counters = torch.zeros(1 + n_chunks, dtype=torch.int32, device=x.device)  # the ticket, then per chunk
+    _fused_backward_kernel[(n_items,)](
+        x,
+        grad_out,
+        mixed,
+        w_x,
+        w_y,
+        w_z,
+        grad_mixed,
+        grad_x,
+        dwx_partial,
+        dwy_partial,
+        dwz_partial,
+        counters,
+        size_x,
+        size_y,
+        size_z,
+        channels,
+        channel_blocks,
+        n_chunks,
+        position_tiles,
+        lag,
+        **tiles,
+        PRECISION=_precision(x.dtype),
+        num_warps=config.plane_warps,
+    )
+    return (
+        grad_x,
+        dwx_partial.sum(0)[:size_x, :size_x],
+        dwy_partial.sum(0)[:size_y, :size_y],
+        dwz_partial.sum(0)[:size_z, :size_z],
+    )
 
 
 def _plane_backward(
@@ -624,7 +866,10 @@ def mix3d_backward(
     config = config or MIX_CONFIG
     grad_out = grad_out.contiguous()
     view_x, view_y, view_z = _axis_views(x.shape)
-    if mix3d_strategy(x.shape, config) in ("planes", "fused"):  # both save the y/z-mixed tensor
+    strategy = mix3d_strategy(x.shape, config)
+    if strategy == "fused" and config.fused_backward:
+        grad_x, dw_x, dw_y, dw_z = _fused_backward(grad_out, x, w_x, w_y, w_z, saved[0], config)
+    elif strategy in ("planes", "fused"):  # both save the y/z-mixed tensor
         (mixed_yz,) = saved
         grad_mixed, dw_x = _mix_axis(grad_out, w_x, view_x, config, transpose=True, other=mixed_yz)
         grad_x, dw_y, dw_z = _plane_backward(grad_mixed, x, w_y, w_z, config)

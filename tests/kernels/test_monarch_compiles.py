@@ -28,8 +28,9 @@ POINTERS = {
     "_plane_backward_kernel": {"IN", "GRAD_MIXED", "WY", "WZ", "GRAD_IN"},
     "_axis_kernel": {"IN", "W", "OUT", "OTHER"},
     "_fused_forward_kernel": {"IN", "WX", "WY", "WZ", "MIXED", "OUT"},
+    "_fused_backward_kernel": {"IN", "GRAD_OUT", "MIXED", "WX", "WY", "WZ", "GRAD_MIXED", "GRAD_IN"},
 }
-FLOAT32_POINTERS = {"DWY_PARTIAL", "DWZ_PARTIAL", "DW_PARTIAL"}
+FLOAT32_POINTERS = {"DWY_PARTIAL", "DWZ_PARTIAL", "DW_PARTIAL", "DWX_PARTIAL"}
 INT32_POINTERS = {"COUNTERS"}
 GRIDS = (16, 24, 32, 48, 64, 96, 128)  # tokens per axis: 64³ … 512³ volumes with 4³ patches
 CHANNELS = (32, 64, 128, 256)
@@ -84,6 +85,8 @@ def _launched_tiles(config: monarch.MixConfig) -> set[tuple[str, tuple]]:
             strategy = monarch.mix3d_strategy(shape, config)
             if strategy == "fused":
                 found.add(("_fused_forward_kernel", tuple(monarch.fused_tiles(shape, config).items())))
+                backward_tiles = monarch.fused_tiles(shape, config, backward=True)
+                found.add(("_fused_backward_kernel", tuple(backward_tiles.items())))
             planes = strategy in ("planes", "fused")  # the same backward
             views = monarch._axis_views(shape)  # (outer, S, inner) per axis, as the launchers use them
             axes = views[:1] if planes else views
