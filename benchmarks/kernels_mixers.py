@@ -513,9 +513,11 @@ def compare_mix(names: list[str], rounds: int, results: dict) -> str:
             got["fwd+bwd GPU"].append(
                 graph_ms(lambda i, fn=fn: torch.autograd.grad(fn(*leaves[i]), leaves[i], grad), sets)
             )
-        log(
-            f"mix round {r + 1}/{rounds}: " + ", ".join(f"{n} {samples[n]['fwd GPU'][-1]:.4f}" for n in names)
-        )
+        for name in names:  # every sample as it comes: a run cut short keeps them
+            log(
+                f"mix round {r + 1}/{rounds} {name}: "
+                + ", ".join(f"{m} {samples[name][m][-1]:.4f}" for m in measures)
+            )
     results["mix_compare_samples_ms"] = samples
 
     def cell(values: list[float]) -> str:
