@@ -35,6 +35,7 @@ Prints a markdown table (and writes it with ``--markdown``). The model stage on 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import sys
@@ -58,6 +59,7 @@ from onconet.data.slices import walk  # noqa: E402
 from onconet.data.study import choose_series  # noqa: E402
 from onconet.data.suv import suv_from_volume  # noqa: E402
 from onconet.inference.dataset import (  # noqa: E402
+    DicomPairDataset,
     freeze_imported_objects,
     nifti_equivalent,
     volume_transforms,
@@ -255,6 +257,69 @@ def time_model(module: ResponseModule, spatial: tuple[int, int, int], batch: int
     return (time.perf_counter() - started) / (repeats * batch)
 
 
+_PARALLEL_DATASET: DicomPairDataset | None = None  # inherited by the forked processes
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)  # as DataLoader workers
+    freeze_imported_objects()
+
+
+def _load_pairs(indices: list[int]) -> tuple[float, int]:
+    """Wall seconds to load these pairs through infer's dataset, and how many loaded."""
+    started = time.perf_counter()
+    for index in indices:
+        _PARALLEL_DATASET[index]  # type: ignore[index]
+    return time.perf_counter() - started, len(indices)
+
+
+def time_parallel_data_path(dicom: Path, settings: dict, workers: int, per_worker: int) -> float:
+    """Wall seconds per pair of one worker when ``workers`` processes load pairs at the same time.
+
+    Each process loads its own ``per_worker`` pairs through ``DicomPairDataset`` (read..transform, what a
+    DataLoader worker of infer does), so this is the data path under the memory and cache contention of
+    a full run, without the hand-over to the main process.
+    """
+    global _PARALLEL_DATASET
+    jobs = plan_inference(dicom, workers=workers).jobs
+    _PARALLEL_DATASET = DicomPairDataset(jobs, None, settings)
+    lanes = max(1, workers)
+    chunks = [[(k * per_worker + i) % len(jobs) for i in range(per_worker)] for k in range(lanes)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(lanes, mp_context=context, initializer=_one_thread) as pool:
+        list(pool.map(_load_pairs, [[k % len(jobs)] for k in range(lanes)]))  # warm-up: imports, caches
+        results = list(pool.map(_load_pairs, chunks))
+    _PARALLEL_DATASET = None
+    return sum(seconds for seconds, _n in results) / sum(n for _s, n in results)
+
+
+def time_host_to_device(spatial: tuple[int, int, int], repeats: int = 10) -> dict[str, float]:
+    """Seconds per pair to bring both exams' model inputs ((2, X, Y, Z) float32 each) to the GPU.
+
+    ``pageable``: ``.to("cuda")`` from shared memory, as a worker hands a pair over; ``pin copy``: the copy
+    into page-locked memory that the loader's pin thread makes (CPU); ``pinned``: the DMA from there.
+    Median of ``repeats`` after a warm-up, each synchronised.
+    """
+    pair = [torch.rand(2, *spatial).share_memory_() for _ in range(2)]
+    pinned = [torch.empty_like(t).pin_memory() for t in pair]
+
+    def timed(step) -> float:
+        times = []
+        for _ in range(repeats + 2):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            step()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times[2:]))
+
+    return {
+        "pageable": timed(lambda: [t.to("cuda") for t in pair]),
+        "pin copy": timed(lambda: [p.copy_(t) for p, t in zip(pinned, pair, strict=True)]),
+        "pinned": timed(lambda: [p.to("cuda", non_blocking=True) for p in pinned]),
+    }
+
+
 class LoopTimes(Callback):
     """Wall-clock times of ``infer``'s prediction loop: its start, each batch's start and end and size."""
 
@@ -291,7 +356,7 @@ def end_to_end_phases(started: float, ended: float, loop: LoopTimes) -> dict[str
 
 def bound_lines(
     phases: dict[str, float], pairs: int, total: float, planning: float, stages: dict[str, float],
-    floor: float, workers: int,
+    floor: float, workers: int, transfer: dict[str, float] | None = None, parallel: float | None = None,
 ) -> list[str]:  # fmt: skip
     """The end-to-end breakdown and what bounds it: the steady state against the ceilings the workers'
     data path, the byte floor and the model allow."""
@@ -304,8 +369,21 @@ def bound_lines(
         f"{lanes} workers x DICOM byte floor ({1000 * floor:.1f} ms per pair)": lanes / floor,
         "model (ready batches)": 1 / stages["model"],
     }
+    if parallel:  # the same data path with every worker loading at once (contention)
+        ceilings[f"{lanes} workers loading at once ({1000 * parallel:.1f} ms wall per pair each)"] = (
+            lanes / parallel
+        )
+    if transfer:  # the main process copies every pair to the GPU
+        pageable = f"main process: pair to the GPU, pageable ({1000 * transfer['pageable']:.1f} ms per pair)"
+        ceilings[pageable] = 1 / transfer["pageable"]
+        ceilings[
+            f"main process: pair to the GPU from page-locked memory ({1000 * transfer['pinned']:.1f} ms; the "
+            f"pin thread's copy {1000 * transfer['pin copy']:.1f} ms)"
+        ] = 1 / transfer["pinned"]
     steady = phases["steady pairs"] / phases["steady"] if phases["steady pairs"] else float("nan")
-    worker_ceiling = lanes / data_total
+    # what the workers allow: measured with all of them loading at once when given, else one process x N
+    worker_ceiling = lanes / parallel if parallel else lanes / data_total
+    which = "measured with all workers loading at once" if parallel else "one process's data path x workers"
     lines = [
         "",
         f"End to end over {pairs} pairs ({lanes} workers): where the wall time goes",
@@ -334,20 +412,19 @@ def bound_lines(
     if steady >= 0.8 * worker_ceiling:
         verdict = (
             f"the steady state runs at {100 * steady / worker_ceiling:.0f} % of the workers' data-path "
-            f"ceiling: bound by the per-pair data path in the workers, of which reading DICOM is "
+            f"ceiling ({which}): bound by the per-pair data path in the workers, of which reading DICOM is "
             f"{100 * read / data_total:.0f} % ({read / floor:.2f}x its byte floor)"
         )
     else:
         verdict = (
             f"the steady state reaches only {100 * steady / worker_ceiling:.0f} % of the workers' data-path "
-            "ceiling: something besides the workers' data path limits it (the main process, host-to-device "
-            "copies, or workers slower in parallel than one process alone)"
+            f"ceiling ({which}): something besides the workers' data path limits it (the main process, "
+            "host-to-device copies, or workers slower in parallel than one process alone)"
         )
     outside = total - phases["steady"]
     lines.append(
         f"Verdict: {verdict}. Outside the steady state (set-up, discovery, start-up, first batch, merge): "
-        f"{outside:.2f} s "
-        f"= {100 * outside / total:.0f} % of end to end."
+        f"{outside:.2f} s = {100 * outside / total:.0f} % of end to end."
     )
     return lines
 
@@ -366,6 +443,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="stage timings: the fastest of this many")
     parser.add_argument("--compressed-pairs", type=int, default=1,
                         help="pairs re-encoded RLE Lossless and read again (0: skip)")  # fmt: skip
+    parser.add_argument("--parallel-pairs", type=int, default=3,
+                        help="pairs each worker loads in the parallel data-path timing")  # fmt: skip
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args()
     torch.set_float32_matmul_precision("high")
@@ -402,8 +481,11 @@ def main() -> None:
             key=lambda run: sum(run.values()),
         )
         shutil.rmtree(rle)
+    settings = {"suv_max": 20.0, "hu_range": (-1000.0, 1000.0), **data}
+    parallel = time_parallel_data_path(dicom, settings, args.num_workers, args.parallel_pairs)
     torch.set_num_threads(threads)
     stages["model"] = time_model(module, tuple(data["spatial_size"]), args.batch_size, device)
+    transfer = time_host_to_device(tuple(data["spatial_size"])) if device == "cuda" else None
     started = time.perf_counter()
     plan_inference(dicom, workers=max(1, args.num_workers))  # what infer does first, timed alone
     planning = time.perf_counter() - started
@@ -450,7 +532,7 @@ def main() -> None:
     ]
     lines += bound_lines(
         end_to_end_phases(started, ended, loop), summary.pairs_planned, end_to_end, planning, stages, floor,
-        args.num_workers,
+        args.num_workers, transfer, parallel,
     )  # fmt: skip
     if compressed is not None:
         compressed_read = sum(compressed.values())

@@ -5,10 +5,11 @@ of CPU per pair, nothing reaches the model for 16 x 80 ms after start, and at th
 their last whole batches while the rest idle (96 pairs, batch 16, 12 workers: 6 busy workers). Here the
 workers load single pairs in order and this process groups ``batch_size`` consecutive pairs into a batch,
 so the first batch is ready after ``batch_size / workers`` pairs per worker and every worker stays busy to
-the end. Each pair's tensors go to the device as they arrive and are stacked there, so the batch is never
-copied once more on the host. The batches hold the same pairs in the same order as batching in the
-workers (and, on DDP, as Lightning's unrepeated distributed sampler: rank ``r`` of ``w`` takes pairs
-``r, r + w, ...``), so the predictions are unchanged.
+the end. Each pair's tensors go to the device as they arrive (on CUDA from page-locked memory, pinned by
+the loader's thread) and are stacked there, so the batch is never copied once more on the host. The
+batches hold the same pairs in the same order as batching in the workers (and, on DDP, as Lightning's
+unrepeated distributed sampler: rank ``r`` of ``w`` takes pairs ``r, r + w, ...``), so the predictions
+are unchanged.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ class PairBatches:
     def __len__(self) -> int:
         return math.ceil(len(self.indices()) / self.batch_size)
 
-    def loader(self) -> DataLoader:
-        """The DataLoader of this rank's single pairs, in order."""
+    def loader(self, pin_memory: bool = False) -> DataLoader:
+        """The DataLoader of this rank's single pairs, in order (``pin_memory``: copied into page-locked
+        memory by the loader's thread, so that the copy to the GPU is a DMA the main thread only queues)."""
         return DataLoader(
             Subset(self.dataset, self.indices()),
             batch_size=None,  # one pair per item: the workers never wait to fill a batch
@@ -83,14 +85,17 @@ class PairBatches:
             worker_init_fn=freeze_imported_objects if self.num_workers else None,
             prefetch_factor=self.prefetch if self.num_workers else None,
             persistent_workers=False,
+            pin_memory=pin_memory,
         )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         _rank, _world, device = self.placement()
+        cuda = device.type == "cuda"
         items: list[dict[str, Any]] = []
-        for item in self.loader():
+        for item in self.loader(pin_memory=cuda):
             if device.type != "cpu" and "error" not in item:
-                item = {**item, **{key: item[key].to(device) for key in TENSOR_KEYS}}
+                # from page-locked memory the copy runs asynchronously, ordered before the stacking
+                item = {**item, **{key: item[key].to(device, non_blocking=cuda) for key in TENSOR_KEYS}}
             items.append(item)
             if len(items) == self.batch_size:
                 yield collate_pairs(items)
