@@ -273,11 +273,17 @@ def check_mixers(device: torch.device, small: bool) -> list[Result]:
     x = torch.randn(2, size, size, size, channels, device=device, dtype=torch.float64)
     weights = [torch.randn(size, size, device=device, dtype=torch.float64) / size**0.5 for _ in range(3)]
     mix = functools.partial(kernels.monarch_mix_3d, backend="triton")
-    for strategy in ("fused", "planes", "axes"):  # every forward strategy, poisoned outputs
-        config = dataclasses.replace(monarch_triton.MIX_CONFIG, strategy=strategy)
+    strategies = {  # every strategy, poisoned outputs
+        "fused": {"strategy": "fused", "fused_backward": False},
+        "fused, fused backward": {"strategy": "fused", "fused_backward": True},
+        "planes": {"strategy": "planes"},
+        "axes": {"strategy": "axes"},
+    }
+    for label, overrides in strategies.items():
+        config = dataclasses.replace(monarch_triton.MIX_CONFIG, **overrides)
         results.append(
             _check(
-                f"monarch_mix_3d {size}³ C={channels} {strategy}",
+                f"monarch_mix_3d {size}³ C={channels} {label}",
                 dtype,
                 functools.partial(_with_mix_config, config, mix, [x, *weights], dtype),
             )
@@ -304,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--small", action="store_true", help="small sizes (a dry run of the script)")
     parser.add_argument("--taylor-only", action="store_true", help="leave out the local-3D and Monarch ops")
+    parser.add_argument("--mixers-only", action="store_true", help="only the local-3D and Monarch ops")
     parser.add_argument(
         "--cases", nargs="+", metavar="TEXT", help="only the Taylor cases whose name holds one of these"
     )
@@ -320,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     torch.manual_seed(int(time.time()))
-    results = check_taylor(device, args.small, args.cases)
+    results = [] if args.mixers_only else check_taylor(device, args.small, args.cases)
     if not args.taylor_only:
         results += check_mixers(device, args.small)
     print("\n| check | relative errors | limit | s | result |\n| --- | --- | ---: | ---: | --- |")
