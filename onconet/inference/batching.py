@@ -64,6 +64,7 @@ class PairBatches:
         self.num_workers = num_workers
         self.placement = placement
         self.prefetch = prefetch
+        self._started: Iterator[dict[str, Any]] | None = None
 
     def indices(self) -> range:
         """The dataset indices of this rank's pairs."""
@@ -88,11 +89,26 @@ class PairBatches:
             pin_memory=pin_memory,
         )
 
+    def start(self) -> None:
+        """Start the workers now, so that they load the first pairs while the caller sets up the device and
+        the model (single process only: a DDP rank learns its share after the launch)."""
+        if self._started is None:
+            cuda = self.placement()[2].type == "cuda"
+            self._started = iter(self.loader(pin_memory=cuda))
+
+    def close(self) -> None:
+        """Stop workers that :meth:`start` started and no iteration consumed (e.g. the set-up failed)."""
+        started, self._started = self._started, None
+        shutdown = getattr(started, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         _rank, _world, device = self.placement()
         cuda = device.type == "cuda"
+        started, self._started = self._started, None
         items: list[dict[str, Any]] = []
-        for item in self.loader(pin_memory=cuda):
+        for item in started if started is not None else self.loader(pin_memory=cuda):
             if device.type != "cpu" and "error" not in item:
                 # from page-locked memory the copy runs asynchronously, ordered before the stacking
                 item = {**item, **{key: item[key].to(device, non_blocking=cuda) for key in TENSOR_KEYS}}

@@ -226,9 +226,14 @@ def _infer(
         )
         # the workers load single pairs, this process batches them (see onconet.inference.batching)
         batches = PairBatches(dataset, batch_size, num_workers, placement=lambda: _placement(trainer))
-        with warnings.catch_warnings():  # Lightning warns that batch indices come only from its samplers
-            warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
-            trainer.predict(PairPredictor(loaded.module), dataloaders=batches, return_predictions=False)
+        if devices == 1:  # the workers read the first pairs while the model goes to the device
+            batches.start()
+        try:
+            with warnings.catch_warnings():  # Lightning: batch indices are known only from its samplers
+                warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+                trainer.predict(PairPredictor(loaded.module), dataloaders=batches, return_predictions=False)
+        finally:
+            batches.close()
         trainer.strategy.barrier()
         rank = trainer.global_rank
         summary.loop_seconds = time.perf_counter() - progress_bar.started

@@ -38,6 +38,15 @@ def test_batches_of_single_pairs_equal_batches_made_in_the_workers(trained_model
     batches = PairBatches(dataset, batch_size=3, num_workers=2)
     assert len(batches) == 2
     assert_same_batches(list(batches), reference)
+    batches.start()  # workers started before the iteration (infer: while the model goes to the device)
+    assert_same_batches(list(batches), reference)
+
+    idle = PairBatches(dataset, batch_size=3, num_workers=1)
+    idle.start()
+    workers = idle._started._workers
+    assert all(w.is_alive() for w in workers)
+    idle.close()  # started, never iterated (the set-up failed): the workers stop
+    assert not any(w.is_alive() for w in workers)
 
     # rank 1 of 2 takes pairs 1 and 3 (Lightning's unrepeated distributed sampler), rank 0 pairs 0 and 2
     cpu = torch.device("cpu")
