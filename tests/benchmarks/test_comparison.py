@@ -100,7 +100,11 @@ def test_training_curves_are_one_row_per_epoch_from_the_fit_events(tmp_path):
 
 
 def test_the_stored_runs_keep_each_fit_s_curves():
-    for folder, table in (("comparison", "comparison.csv"), ("comparison_noshift", "comparison_noshift.csv")):
+    for folder, table in (
+        ("comparison", "comparison.csv"),
+        ("comparison_noshift", "comparison_noshift.csv"),
+        ("comparison_run2", "comparison_run2.csv"),
+    ):
         epochs = {
             r["model"]: int(r["epochs"]) for r in csv.DictReader((RESULTS / table).open()) if r["epochs"]
         }
@@ -108,3 +112,24 @@ def test_the_stored_runs_keep_each_fit_s_curves():
             rows = list(csv.DictReader((RESULTS / folder / model / "curves.csv").open()))
             assert [int(r["epoch"]) for r in rows] == list(range(1, epochs[model] + 1)), (folder, model)
             assert all(0.0 <= float(r["val/macro_auroc"]) <= 1.0 for r in rows)
+
+
+def test_the_stored_ablation_keeps_every_variant_s_thirty_epochs():
+    md = (RESULTS / "comparison_ablation.md").read_text()
+    variants = sorted(p.name for p in (RESULTS / "comparison_ablation").iterdir())
+    assert variants == [
+        "A_monarch",
+        "B_monarch_pm",
+        "C_monarch_pm_nohead",
+        "D_based_pm",
+        "E_monarch_pm_lr1e3",
+    ]
+    for variant in variants:
+        rows = list(csv.DictReader((RESULTS / "comparison_ablation" / variant / "curves.csv").open()))
+        assert [int(r["epoch"]) for r in rows] == list(range(1, 31)), variant
+        best = max(rows, key=lambda r: float(r["val/macro_auroc"]))
+        # the table's last column is each variant's best validation AUROC and its epoch
+        assert f"| {float(best['val/macro_auroc']):.3f} ({best['epoch']}) |" in md, variant
+        assert ("val/suvmax_loss" in rows[0] and rows[0]["val/suvmax_loss"] != "") == (
+            variant != "C_monarch_pm_nohead"
+        )
