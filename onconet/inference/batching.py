@@ -48,7 +48,8 @@ class PairBatches:
         batch_size: pairs per batch.
         num_workers: DataLoader workers (0: load in this process).
         placement: rank, world size and device of this process (default: one process on the CPU).
-        prefetch: pairs each worker loads ahead.
+        prefetch: pairs each worker may load ahead (default: enough for two batches over all workers, so
+            that they keep loading while the model runs on a batch).
     """
 
     def __init__(
@@ -57,13 +58,13 @@ class PairBatches:
         batch_size: int,
         num_workers: int,
         placement: Placement = on_cpu,
-        prefetch: int = 2,
+        prefetch: int | None = None,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.placement = placement
-        self.prefetch = prefetch
+        self.prefetch = prefetch or max(2, 2 * math.ceil(batch_size / max(1, num_workers)))
         self._started: Iterator[dict[str, Any]] | None = None
 
     def indices(self) -> range:
