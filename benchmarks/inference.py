@@ -10,8 +10,8 @@ other load on the machine disturbs it less). The model stage is wall time with a
   suv        PET volume -> SUV (QIBA body-weight factors)
   resample   CT onto the PET grid (trilinear; separable on axis-aligned grids)
   hand-over  volumes -> MONAI MetaTensors in memory (``--cache`` in infer also writes gzip NIfTI)
-  transform  the deterministic transforms of the pair (RAS + spacing + crop in one separable step,
-             normalise, pad + stack: ``in_memory_transforms``)
+  transform  the deterministic transforms of the pair in the worker (RAS + spacing + crop in one
+             separable step, normalise; infer pads and stacks on the device, older code in the worker)
   model      the model's forward on batches of ready tensors (synchronised on CUDA), no data loading
 
 "Bound by decoding" is measured against a floor taken in the same run: the byte floor of a pair reads the
@@ -130,12 +130,22 @@ def time_reading(files: list[Path], totals: dict[str, float]) -> object:
     return volume
 
 
+def worker_transforms(settings: dict):
+    """The transforms a DataLoader worker of ``infer`` runs: without the padding and stacking where infer
+    pads on the device (``crop_transforms``), else the whole chain (older code, for before/after runs)."""
+    try:
+        from onconet.inference.dataset import crop_transforms
+    except ImportError:
+        return volume_transforms(settings)
+    return crop_transforms(settings)[0]
+
+
 def time_stages(dicom: Path, data: dict, pairs: int) -> dict[str, float]:
     """Seconds per pair of the data stages, on the first ``pairs`` pairs (one process)."""
     totals = dict.fromkeys(STAGES, 0.0)
     jobs = plan_inference(dicom).jobs[:pairs]
     settings = {"suv_max": 20.0, "hu_range": (-1000.0, 1000.0), **data}
-    transform = volume_transforms(settings)
+    transform = worker_transforms(settings)
     clock = time.process_time  # CPU time of this process: what a DataLoader worker spends, less disturbed
     for job in jobs:
         sample = {}

@@ -5,8 +5,9 @@ of CPU per pair, nothing reaches the model for 16 x 80 ms after start, and at th
 their last whole batches while the rest idle (96 pairs, batch 16, 12 workers: 6 busy workers). Here the
 workers load single pairs in order and this process groups ``batch_size`` consecutive pairs into a batch,
 so the first batch is ready after ``batch_size / workers`` pairs per worker and every worker stays busy to
-the end. Each pair's tensors go to the device as they arrive (on CUDA from page-locked memory, pinned by
-the loader's thread) and are stacked there, so the batch is never copied once more on the host. The
+the end. The workers hand over each pair's volumes on the model grid unpadded, and the batch is padded
+and stacked where it is made, on the device (:func:`~onconet.inference.dataset.collate_pairs`; on CUDA
+the loader's thread pins the volumes, so the copies to the GPU are queued, not waited for). The
 batches hold the same pairs in the same order as batching in the workers (and, on DDP, as Lightning's
 unrepeated distributed sampler: rank ``r`` of ``w`` takes pairs ``r, r + w, ...``), so the predictions
 are unchanged.
@@ -26,8 +27,6 @@ from onconet.inference.dataset import collate_pairs, freeze_imported_objects
 #: Where this process's share goes: (rank, world size, device), asked when iteration starts (after a DDP
 #: launch has set the ranks).
 Placement = Callable[[], tuple[int, int, torch.device]]
-#: Tensors of a pair that go to the device before stacking.
-TENSOR_KEYS = ("baseline", "followup")
 
 
 def on_cpu() -> tuple[int, int, torch.device]:
@@ -110,12 +109,9 @@ class PairBatches:
         started, self._started = self._started, None
         items: list[dict[str, Any]] = []
         for item in started if started is not None else self.loader(pin_memory=cuda):
-            if device.type != "cpu" and "error" not in item:
-                # from page-locked memory the copy runs asynchronously, ordered before the stacking
-                item = {**item, **{key: item[key].to(device, non_blocking=cuda) for key in TENSOR_KEYS}}
             items.append(item)
             if len(items) == self.batch_size:
-                yield collate_pairs(items)
+                yield collate_pairs(items, device)
                 items = []
         if items:
-            yield collate_pairs(items)
+            yield collate_pairs(items, device)

@@ -26,11 +26,13 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose
 from monai.utils import SpaceKeys
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 
 from onconet.data.cache import read_nifti
+from onconet.data.resample_axes import centre_slices
 from onconet.data.study import StudyOutcome, process_study
-from onconet.data.transforms import in_memory_transforms
+from onconet.data.transforms import CHANNELS, EXAMS, PadStackd, in_memory_transforms
+from onconet.errors import OncoNetError
 from onconet.inference.figures import mip_view
 from onconet.inference.plan import PairJob, error_row
 from onconet.models.module import ID_KEYS
@@ -76,8 +78,29 @@ def volume_transforms(settings: dict[str, Any]) -> Compose:
     )
 
 
+def crop_transforms(settings: dict[str, Any]) -> tuple[Compose, tuple[int, ...]]:
+    """:func:`volume_transforms` without its last step (:class:`PadStackd`), and the model grid size.
+
+    The volumes come out on the model grid, centre-cropped but not padded: at 128³ the padded model input
+    of a pair is 33 MB, mostly zeros, and it was written, handed to the main process through shared memory
+    and copied to the GPU. :func:`collate_pairs` pads and stacks them where the batch is made (on the
+    device), with the same slices as ``PadStackd``: the same values.
+
+    Raises:
+        OncoNetError: the transform chain no longer ends with ``PadStackd``.
+    """
+    *steps, last = volume_transforms(settings).transforms
+    if not isinstance(last, PadStackd):
+        raise OncoNetError(
+            f"onconet.data.transforms.in_memory_transforms ends with {type(last).__name__}, not PadStackd; "
+            "onconet infer pads and stacks the volumes itself and needs the chain without it"
+        )
+    return Compose(steps), last.spatial_size
+
+
 class DicomPairDataset(Dataset):
-    """Items: ``baseline``/``followup`` (2, X, Y, Z) tensors and a ``meta`` dict, or an ``error`` row list."""
+    """Items: per exam the (SUV, CT) volumes on the model grid, unpadded (:func:`crop_transforms`), the
+    grid size and a ``meta`` dict; or an ``error`` row list."""
 
     def __init__(
         self,
@@ -91,7 +114,7 @@ class DicomPairDataset(Dataset):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.suv_kind = suv_kind
         self.figures = figures
-        self.transform = volume_transforms(data_settings)
+        self.transform, self.grid = crop_transforms(data_settings)
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -151,7 +174,8 @@ class DicomPairDataset(Dataset):
             detail = f"{type(err).__name__}: {err}"
             where = str(job.baseline.source_dir)
             return {"error": [error_row("pair", "transform failed", detail, where, **ids)]}
-        return {"baseline": tensors["baseline"], "followup": tensors["followup"], "meta": meta}
+        volumes = {exam: tuple(_plain(tensors[f"{exam}_{c}"]) for c in CHANNELS) for exam in EXAMS}
+        return {**volumes, "grid": self.grid, "meta": meta}
 
     def _volumes(self, outcome: StudyOutcome) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(SUV, CT, affine) of a converted study: from memory, or read from the cache."""
@@ -163,16 +187,42 @@ class DicomPairDataset(Dataset):
         return suv, ct, affine
 
 
-def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack the good items into a batch (``baseline``, ``followup``, identifiers, ``meta``); keep ``errors``.
+def _plain(volume: Any) -> torch.Tensor:
+    """A tensor without MONAI's metadata (cheaper to hand over; the model needs only the values)."""
+    return volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
+
+
+def pad_stack(items: Sequence[dict[str, Any]], exam: str, device: torch.device | None = None) -> torch.Tensor:
+    """One exam of ``items`` as a (B, C, X, Y, Z) batch: each volume centre-padded (or cropped) into a
+    zero tensor made on ``device``, as :class:`~onconet.data.transforms.PadStackd` + stacking do."""
+    grid = tuple(items[0]["grid"])
+    channels = sum(volume.shape[0] for volume in items[0][exam])
+    batch = torch.zeros((len(items), channels, *grid), dtype=torch.float32, device=device)
+    for index, item in enumerate(items):
+        first = 0
+        for volume in item[exam]:
+            source, target = centre_slices(volume.shape[1:], grid)
+            count = volume.shape[0]
+            # from page-locked memory (infer on CUDA) the copy is queued, ordered before the model
+            batch[(index, slice(first, first + count), *target)].copy_(
+                volume[(slice(None), *source)], non_blocking=True
+            )
+            first += count
+    return batch
+
+
+def collate_pairs(items: list[dict[str, Any]], device: torch.device | None = None) -> dict[str, Any]:
+    """Pad and stack the good items into a batch on ``device`` (``baseline``, ``followup``, identifiers,
+    ``meta``); keep ``errors``.
 
     Example:
-        >>> good = {"baseline": torch.zeros(2, 4, 4, 4), "followup": torch.ones(2, 4, 4, 4),
+        >>> good = {"baseline": (torch.zeros(1, 2, 2, 2), torch.ones(1, 2, 2, 2)),
+        ...         "followup": (torch.ones(1, 4, 4, 4), torch.ones(1, 4, 4, 4)), "grid": (4, 4, 4),
         ...         "meta": {"patient_id": "P1", "site": "s", "baseline_study_uid": "1",
         ...                  "followup_study_uid": "2"}}
         >>> batch = collate_pairs([good, {"error": [{"stage": "pair", "reason": "x"}]}])
-        >>> batch["baseline"].shape, batch["patient_id"], len(batch["errors"])
-        (torch.Size([1, 2, 4, 4, 4]), ['P1'], 1)
+        >>> batch["baseline"].shape, batch["baseline"].sum().item(), batch["patient_id"], len(batch["errors"])
+        (torch.Size([1, 2, 4, 4, 4]), 8.0, ['P1'], 1)
     """
     good = [item for item in items if "error" not in item]
     batch: dict[str, Any] = {
@@ -181,9 +231,8 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
         "size": len(items),
     }
     if good:
-        # in onconet infer the pairs are on the device already (onconet.inference.batching): stacked there
-        batch["baseline"] = default_collate([item["baseline"] for item in good])
-        batch["followup"] = default_collate([item["followup"] for item in good])
+        for exam in EXAMS:
+            batch[exam] = pad_stack(good, exam, device)
         for key in ID_KEYS:
             batch[key] = [item["meta"][key] for item in good]
     return batch

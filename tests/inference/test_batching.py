@@ -1,12 +1,14 @@
 """Pairs loaded one at a time by workers and batched in the calling process (onconet/inference/batching.py)
-give the batches that batching in the workers gave: same pairs, same order, same tensors; a DDP rank takes
-the pairs Lightning's unrepeated distributed sampler gave it."""
+give the batches that batching in the workers gave: same pairs, same order, same tensors (padded where the
+batch is made, as ``PadStackd`` padded them in the workers); a DDP rank takes the pairs Lightning's
+unrepeated distributed sampler gave it."""
 
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
+from onconet.data.transforms import CHANNELS, EXAMS, PadStackd
 from onconet.inference.batching import PairBatches
 from onconet.inference.checkpoint import load_checkpoint
 from onconet.inference.dataset import DicomPairDataset, collate_pairs
@@ -14,8 +16,17 @@ from onconet.inference.plan import plan_inference
 
 
 def batches_in_workers(dataset: DicomPairDataset, batch_size: int) -> list[dict]:
-    """What infer's DataLoader gave before: each batch assembled by one loader (here in this process)."""
-    return list(DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_pairs))
+    """What infer's DataLoader gave before: each pair padded and stacked by ``PadStackd`` (the last step
+    of ``in_memory_transforms``), batches stacked by ``default_collate``."""
+    pad = PadStackd(dataset.grid)
+    reference = []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=list):
+        padded = [pad({f"{e}_{c}": it[e][k] for e in EXAMS for k, c in enumerate(CHANNELS)}) for it in batch]
+        reference.append({
+            **collate_pairs(batch),
+            **{exam: default_collate([p[exam] for p in padded]) for exam in EXAMS},
+        })  # fmt: skip
+    return reference
 
 
 def assert_same_batches(ours: list[dict], theirs: list[dict]) -> None:
