@@ -303,14 +303,23 @@ def time_parallel_data_path(dicom: Path, settings: dict, workers: int, per_worke
     return sum(seconds for seconds, _n in results) / sum(n for _s, n in results)
 
 
-def time_host_to_device(spatial: tuple[int, int, int], repeats: int = 10) -> dict[str, float]:
-    """Seconds per pair to bring both exams' model inputs ((2, X, Y, Z) float32 each) to the GPU.
+def handover_shapes(dicom: Path, settings: dict) -> list[tuple[int, ...]]:
+    """The shapes of the tensors a worker of ``infer`` hands over for the first pair: the unpadded volumes
+    of both exams, or (older code) both padded (2, X, Y, Z) model inputs."""
+    item = DicomPairDataset(plan_inference(dicom).jobs[:1], None, settings)[0]
+    tensors = [t for exam in ("baseline", "followup") for t in (item[exam] if isinstance(item[exam], tuple)
+               else [item[exam]])]  # fmt: skip
+    return [tuple(t.shape) for t in tensors]
+
+
+def time_host_to_device(shapes: list[tuple[int, ...]], repeats: int = 10) -> dict[str, float]:
+    """Seconds per pair to bring what a worker hands over (float32 tensors of ``shapes``) to the GPU.
 
     ``pageable``: ``.to("cuda")`` from shared memory, as a worker hands a pair over; ``pin copy``: the copy
     into page-locked memory that the loader's pin thread makes (CPU); ``pinned``: the DMA from there.
     Median of ``repeats`` after a warm-up, each synchronised.
     """
-    pair = [torch.rand(2, *spatial).share_memory_() for _ in range(2)]
+    pair = [torch.rand(*shape).share_memory_() for shape in shapes]
     pinned = [torch.empty_like(t).pin_memory() for t in pair]
 
     def timed(step) -> float:
@@ -384,11 +393,13 @@ def bound_lines(
             lanes / parallel
         )
     if transfer:  # the main process copies every pair to the GPU
-        pageable = f"main process: pair to the GPU, pageable ({1000 * transfer['pageable']:.1f} ms per pair)"
-        ceilings[pageable] = 1 / transfer["pageable"]
+        pageable, pinned, pin_copy = (1000 * transfer[k] for k in ("pageable", "pinned", "pin copy"))
+        ceilings[f"main process: hand-over to the GPU, pageable ({pageable:.1f} ms per pair)"] = (
+            1 / transfer["pageable"]
+        )
         ceilings[
-            f"main process: pair to the GPU from page-locked memory ({1000 * transfer['pinned']:.1f} ms; the "
-            f"pin thread's copy {1000 * transfer['pin copy']:.1f} ms)"
+            f"main process: hand-over to the GPU, page-locked ({pinned:.1f} ms per pair; the pin thread's "
+            f"copy {pin_copy:.1f} ms)"
         ] = 1 / transfer["pinned"]
     steady = phases["steady pairs"] / phases["steady"] if phases["steady pairs"] else float("nan")
     # what the workers allow: measured with all of them loading at once when given, else one process x N
@@ -495,7 +506,8 @@ def main() -> None:
     parallel = time_parallel_data_path(dicom, settings, args.num_workers, args.parallel_pairs)
     torch.set_num_threads(threads)
     stages["model"] = time_model(module, tuple(data["spatial_size"]), args.batch_size, device)
-    transfer = time_host_to_device(tuple(data["spatial_size"])) if device == "cuda" else None
+    shapes = handover_shapes(dicom, settings)
+    transfer = time_host_to_device(shapes) if device == "cuda" else None
     started = time.perf_counter()
     plan_inference(dicom, workers=max(1, args.num_workers))  # what infer does first, timed alone
     planning = time.perf_counter() - started
@@ -539,6 +551,11 @@ def main() -> None:
         f"above the floor: {1000 * (read - floor):.1f} ms = {100 * (read - floor) / data_total:.0f} % of the "
         f"data path. Data path / floor: {data_total / floor:.1f}x. Decode-bound share (io + decode) of the "
         f"data path: {100 * decode_share:.0f} %.",
+    ]
+    lines += [
+        "",
+        f"A worker hands over per pair: {' + '.join('x'.join(map(str, sh)) for sh in shapes)} float32 = "
+        f"{sum(4 * int(np.prod(sh)) for sh in shapes) / 2**20:.1f} MiB.",
     ]
     lines += bound_lines(
         end_to_end_phases(started, ended, loop), summary.pairs_planned, end_to_end, planning, stages, floor,

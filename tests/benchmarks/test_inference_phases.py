@@ -49,5 +49,5 @@ def test_the_ceiling_measured_in_parallel_decides_when_given() -> None:
     # loading at once, each worker needs 80 ms per pair: 50 pairs/s allowed, the steady state runs at 100
     text = "\n".join(bench.bound_lines(phases, 16, 2.0, 0.8, STAGES, 0.005, 4, transfer, 0.08))
     assert "| 4 workers loading at once (80.0 ms wall per pair each) | 50.00 | 200 % |" in text
-    assert "| main process: pair to the GPU, pageable (4.0 ms per pair) | 250.00 | 40 % |" in text
+    assert "| main process: hand-over to the GPU, pageable (4.0 ms per pair) | 250.00 | 40 % |" in text
     assert "runs at 200 % of the workers' data-path ceiling (measured with all workers loading" in text
