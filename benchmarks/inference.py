@@ -430,7 +430,12 @@ def bound_lines(
         *(f"| {name} | {rate:.2f} | {100 * steady / rate:.0f} % |" for name, rate in ceilings.items()),
         "",
     ]
-    if steady >= 0.8 * worker_ceiling:
+    if steady > 1.2 * worker_ceiling:
+        verdict = (
+            f"the steady state runs at {100 * steady / worker_ceiling:.0f} % of the workers' data-path "
+            f"ceiling ({which}): above it, so that ceiling was measured under other load; no verdict"
+        )
+    elif steady >= 0.8 * worker_ceiling:
         verdict = (
             f"the steady state runs at {100 * steady / worker_ceiling:.0f} % of the workers' data-path "
             f"ceiling ({which}): bound by the per-pair data path in the workers, of which reading DICOM is "

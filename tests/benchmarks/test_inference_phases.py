@@ -51,3 +51,4 @@ def test_the_ceiling_measured_in_parallel_decides_when_given() -> None:
     assert "| 4 workers loading at once (80.0 ms wall per pair each) | 50.00 | 200 % |" in text
     assert "| main process: hand-over to the GPU, pageable (4.0 ms per pair) | 250.00 | 40 % |" in text
     assert "runs at 200 % of the workers' data-path ceiling (measured with all workers loading" in text
+    assert "above it, so that ceiling was measured under other load; no verdict" in text
