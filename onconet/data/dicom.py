@@ -497,16 +497,28 @@ def series_skip_reason(ds: Header) -> str | None:
 
 
 _MEDIA_SOP_CLASS = 0x00020002
+
+
+def discovery_reader() -> SeriesReader:
+    """A series reader for discovery (the header tags it reads and the media storage SOP class)."""
+    return SeriesReader(_READ_TAG_SET | {_MEDIA_SOP_CLASS})
+
+
 #: One reader per process for discovery: files come sorted by folder, so consecutive files are mostly
 #: slices of one series and follow its learnt layout.
-_DISCOVERY_READER = SeriesReader(_READ_TAG_SET | {_MEDIA_SOP_CLASS})
+_DISCOVERY_READER = discovery_reader()
 
 
-def read_instance_header(path: str | os.PathLike) -> InstanceHeader | Skipped:
-    """The discovery fields of one file, or why the file is skipped."""
+def read_instance_header(
+    path: str | os.PathLike, reader: SeriesReader | None = None
+) -> InstanceHeader | Skipped:
+    """The discovery fields of one file, or why the file is skipped.
+
+    ``reader``: a :func:`discovery_reader` that read this file's series so far (default: one per process).
+    """
     path = Path(path)
     try:
-        ds: Header | None = _DISCOVERY_READER.read(path)
+        ds: Header | None = (reader or _DISCOVERY_READER).read(path)
     except OSError:
         ds = None  # read_dataset names the problem
     try:
