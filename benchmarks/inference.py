@@ -64,7 +64,7 @@ from onconet.inference.dataset import (  # noqa: E402
     nifti_equivalent,
     volume_transforms,
 )
-from onconet.inference.plan import plan_inference  # noqa: E402
+from onconet.inference.plan import PairJob, plan_inference  # noqa: E402
 from onconet.inference.runner import infer  # noqa: E402
 from onconet.models.module import ResponseModule  # noqa: E402
 
@@ -140,10 +140,10 @@ def worker_transforms(settings: dict):
     return crop_transforms(settings)[0]
 
 
-def time_stages(dicom: Path, data: dict, pairs: int) -> dict[str, float]:
+def time_stages(jobs: list[PairJob], data: dict, pairs: int) -> dict[str, float]:
     """Seconds per pair of the data stages, on the first ``pairs`` pairs (one process)."""
     totals = dict.fromkeys(STAGES, 0.0)
-    jobs = plan_inference(dicom).jobs[:pairs]
+    jobs = jobs[:pairs]
     settings = {"suv_max": 20.0, "hu_range": (-1000.0, 1000.0), **data}
     transform = worker_transforms(settings)
     clock = time.process_time  # CPU time of this process: what a DataLoader worker spends, less disturbed
@@ -170,11 +170,11 @@ def time_stages(dicom: Path, data: dict, pairs: int) -> dict[str, float]:
     return {name: total / len(jobs) for name, total in totals.items()}
 
 
-def floor_plan(dicom: Path, pairs: int) -> list[list[tuple]]:
+def floor_plan(jobs: list[PairJob], pairs: int) -> list[list[tuple]]:
     """Per series of the first ``pairs`` pairs, in slice order: ``(path, pixel offset, dtype, rows, columns,
     slope, intercept)``, found beforehand so that :func:`time_floor` does nothing but the unavoidable."""
     plans = []
-    for job in plan_inference(dicom).jobs[:pairs]:
+    for job in jobs[:pairs]:
         for study in (job.baseline, job.followup):
             for series in choose_series(study):
                 plan = []
@@ -219,19 +219,19 @@ def _rle_copy(job: tuple[Path, Path]) -> None:
     ds.save_as(target, enforce_file_format=True)
 
 
-def compressed_copy(dicom: Path, out: Path, pairs: int, workers: int) -> Path:
+def compressed_copy(dicom: Path, jobs: list[PairJob], out: Path, pairs: int, workers: int) -> Path:
     """The PET and CT series of the first ``pairs`` pairs re-encoded RLE Lossless (pydicom's encoder)."""
-    jobs = []
-    for job in plan_inference(dicom).jobs[:pairs]:
+    copies = []
+    for job in jobs[:pairs]:
         for study in (job.baseline, job.followup):
             for series in choose_series(study):
-                jobs += [(path, out / path.relative_to(dicom)) for path in series.files]
+                copies += [(path, out / path.relative_to(dicom)) for path in series.files]
     with ProcessPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(_rle_copy, jobs, chunksize=16))
+        list(pool.map(_rle_copy, copies, chunksize=16))
     return out
 
 
-def time_compressed(dicom: Path, copy: Path, pairs: int) -> dict[str, float]:
+def time_compressed(dicom: Path, jobs: list[PairJob], copy: Path, pairs: int) -> dict[str, float]:
     """Seconds per pair of the read stages on the compressed copies of the first ``pairs`` pairs.
 
     io, parse and decode are timed on the copies; assemble (checks and rescale, the same work once the
@@ -239,7 +239,7 @@ def time_compressed(dicom: Path, copy: Path, pairs: int) -> dict[str, float]:
     from its time would leave mostly noise.
     """
     totals = dict.fromkeys(READ_STAGES, 0.0)
-    for job in plan_inference(dicom).jobs[:pairs]:
+    for job in jobs[:pairs]:
         for study in (job.baseline, job.followup):
             for series in choose_series(study):
                 time_parse_and_decode([copy / path.relative_to(dicom) for path in series.files], totals)
@@ -283,7 +283,7 @@ def _load_pairs(indices: list[int]) -> tuple[float, int]:
     return time.perf_counter() - started, len(indices)
 
 
-def time_parallel_data_path(dicom: Path, settings: dict, workers: int, per_worker: int) -> float:
+def time_parallel_data_path(jobs: list[PairJob], settings: dict, workers: int, per_worker: int) -> float:
     """Wall seconds per pair of one worker when ``workers`` processes load pairs at the same time.
 
     Each process loads its own ``per_worker`` pairs through ``DicomPairDataset`` (read..transform, what a
@@ -291,7 +291,6 @@ def time_parallel_data_path(dicom: Path, settings: dict, workers: int, per_worke
     a full run, without the hand-over to the main process.
     """
     global _PARALLEL_DATASET
-    jobs = plan_inference(dicom, workers=workers).jobs
     _PARALLEL_DATASET = DicomPairDataset(jobs, None, settings)
     lanes = max(1, workers)
     chunks = [[(k * per_worker + i) % len(jobs) for i in range(per_worker)] for k in range(lanes)]
@@ -303,10 +302,10 @@ def time_parallel_data_path(dicom: Path, settings: dict, workers: int, per_worke
     return sum(seconds for seconds, _n in results) / sum(n for _s, n in results)
 
 
-def handover_shapes(dicom: Path, settings: dict) -> list[tuple[int, ...]]:
+def handover_shapes(jobs: list[PairJob], settings: dict) -> list[tuple[int, ...]]:
     """The shapes of the tensors a worker of ``infer`` hands over for the first pair: the unpadded volumes
     of both exams, or (older code) both padded (2, X, Y, Z) model inputs."""
-    item = DicomPairDataset(plan_inference(dicom).jobs[:1], None, settings)[0]
+    item = DicomPairDataset(jobs[:1], None, settings)[0]
     tensors = [t for exam in ("baseline", "followup") for t in (item[exam] if isinstance(item[exam], tuple)
                else [item[exam]])]  # fmt: skip
     return [tuple(t.shape) for t in tensors]
@@ -490,32 +489,33 @@ def main() -> None:
     ckpt = work / "model.ckpt"
     module = write_checkpoint(ckpt, model_kwargs, data)
 
+    started = time.perf_counter()
+    jobs = plan_inference(dicom, workers=max(1, args.num_workers)).jobs  # what infer does first, timed alone
+    planning = time.perf_counter() - started
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a DataLoader worker of infer, which also freezes the imports' objects
     freeze_imported_objects()
-    time_stages(dicom, data, 1)  # warm-up: imports, page cache
-    runs = [time_stages(dicom, data, args.stage_pairs) for _ in range(args.repeats)]
+    time_stages(jobs, data, 1)  # warm-up: imports, page cache
+    runs = [time_stages(jobs, data, args.stage_pairs) for _ in range(args.repeats)]
     stages = {name: min(run[name] for run in runs) for name in STAGES}  # the least disturbed run
-    plans = floor_plan(dicom, args.stage_pairs)
+    plans = floor_plan(jobs, args.stage_pairs)
     time_floor(plans, args.stage_pairs)  # warm-up
     floor = min(time_floor(plans, args.stage_pairs) for _ in range(args.repeats))
     compressed = None
     if args.compressed_pairs > 0:
-        rle = compressed_copy(dicom, work / "rle", args.compressed_pairs, args.num_workers)
+        rle = compressed_copy(dicom, jobs, work / "rle", args.compressed_pairs, args.num_workers)
         compressed = min(
-            (time_compressed(dicom, rle, args.compressed_pairs) for _ in range(min(2, args.repeats))),
+            (time_compressed(dicom, jobs, rle, args.compressed_pairs) for _ in range(min(2, args.repeats))),
             key=lambda run: sum(run.values()),
         )
         shutil.rmtree(rle)
     settings = {"suv_max": 20.0, "hu_range": (-1000.0, 1000.0), **data}
-    parallel = time_parallel_data_path(dicom, settings, args.num_workers, args.parallel_pairs)
+    parallel = time_parallel_data_path(jobs, settings, args.num_workers, args.parallel_pairs)
     torch.set_num_threads(threads)
     stages["model"] = time_model(module, tuple(data["spatial_size"]), args.batch_size, device)
-    shapes = handover_shapes(dicom, settings)
+    shapes = handover_shapes(jobs, settings)
     transfer = time_host_to_device(shapes) if device == "cuda" else None
-    started = time.perf_counter()
-    plan_inference(dicom, workers=max(1, args.num_workers))  # what infer does first, timed alone
-    planning = time.perf_counter() - started
     loop = LoopTimes()
     started = time.perf_counter()
     summary = infer(dicom, ckpt, work / "out", batch_size=args.batch_size, num_workers=args.num_workers,
