@@ -436,8 +436,13 @@ def _mix_callable(name: str) -> Callable[..., torch.Tensor]:
 def graph_ms(step: Callable[[int], object], sets: int, calls: int = 8, replays: int = 20) -> float:
     """GPU milliseconds per call: ``calls`` calls (input set i % ``sets``) captured in one CUDA graph,
     the median over ``replays`` replays (events), divided by ``calls``. Launch gaps mostly vanish."""
-    for i in range(sets):  # compiled and allocated before the capture
-        step(i)
+    # Warm-up (compilation, allocation) on a side stream, as PyTorch's whole-network capture does.
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for i in range(sets):
+            step(i)
+    torch.cuda.current_stream().wait_stream(side)
     torch.cuda.synchronize()
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
@@ -453,6 +458,23 @@ def graph_ms(step: Callable[[int], object], sets: int, calls: int = 8, replays: 
         times.append(start.elapsed_time(end) / calls)
     del graph
     return sorted(times[2:])[replays // 2]
+
+
+def _fwd_bwd(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], grad: torch.Tensor):
+    """Forward and every input gradient, on fresh leaves: a graph capture must not meet autograd nodes
+    of leaves used before on another stream."""
+    fresh = [t.detach().requires_grad_() for t in inputs]
+    return torch.autograd.grad(fn(*fresh), fresh, grad)
+
+
+def _guarded(measure: Callable[[], float]) -> float:
+    """The measure, or NaN (logged) if it fails: one failed capture does not lose the other numbers."""
+    try:
+        return measure()
+    except Exception as error:
+        log(f"  measurement failed: {type(error).__name__}: {str(error)[:200]}")
+        torch.cuda.synchronize()
+        return math.nan
 
 
 def compare_mix(names: list[str], rounds: int, results: dict) -> str:
@@ -509,9 +531,9 @@ def compare_mix(names: list[str], rounds: int, results: dict) -> str:
             got["fwd+bwd wall"].append(
                 time_ms(lambda fn=fn: torch.autograd.grad(fn(*leaves[0]), leaves[0], grad))
             )
-            got["fwd GPU"].append(graph_ms(lambda i, fn=fn: fn(xs[i], *weights), sets))
+            got["fwd GPU"].append(_guarded(lambda fn=fn: graph_ms(lambda i: fn(xs[i], *weights), sets)))
             got["fwd+bwd GPU"].append(
-                graph_ms(lambda i, fn=fn: torch.autograd.grad(fn(*leaves[i]), leaves[i], grad), sets)
+                _guarded(lambda fn=fn: graph_ms(lambda i: _fwd_bwd(fn, leaves[i], grad), sets))
             )
         for name in names:  # every sample as it comes: a run cut short keeps them
             log(
@@ -521,11 +543,14 @@ def compare_mix(names: list[str], rounds: int, results: dict) -> str:
     results["mix_compare_samples_ms"] = samples
 
     def cell(values: list[float]) -> str:
-        ordered = sorted(values)
+        ordered = sorted(v for v in values if math.isfinite(v))
+        if not ordered:
+            return "failed"
         return f"{ordered[len(ordered) // 2]:.4f} [{ordered[0]:.4f}–{ordered[-1]:.4f}]"
 
     def median(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
+        ordered = sorted(v for v in values if math.isfinite(v))
+        return ordered[len(ordered) // 2] if ordered else math.nan
 
     lines = [
         f"monarch_mix_3d {MIX_SHAPE} bf16, {rounds} interleaved rounds: median [min–max] ms; wall = do_bench "
