@@ -398,10 +398,12 @@ def bench_monarch(sweep: bool, results: dict) -> list[Row]:
 # monarch_mix_3d: old and new kernels against the chains, interleaved
 # ----------------------------------------------------------------------------------------------------
 
-# Named launch configurations of monarch_mix_3d (fields of MixConfig over its defaults); "planes" is the
-# session-3 default.
+# Named launch configurations of monarch_mix_3d (fields of MixConfig over its defaults). "planes" is the
+# default (since session 5: 16384-element plane tiles, 8 warps); "planes-e8192-w4" the session-3 one.
+# The session-5 H200 comparison ran at commit 4040cae, when the defaults were 8192 elements, 4 warps.
 MIX_VARIANTS: dict[str, dict] = {
     "planes": {"strategy": "planes"},
+    "planes-e8192-w4": {"strategy": "planes", "plane_elements": 8192, "plane_warps": 4},
     "planes-e16384-w8": {"strategy": "planes", "plane_elements": 16384, "plane_warps": 8},
     "axes": {"strategy": "axes"},
     "fused": {"strategy": "fused"},

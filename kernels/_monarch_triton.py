@@ -63,11 +63,14 @@ class MixConfig:
             of ``plane_backward_elements``); else the two-launch backward of "planes".
     """
 
-    # Fastest fwd+bwd of the sweep on an H200, (2, 32, 32, 32, 256) bf16.
+    # Fastest forward and fwd+bwd in GPU time (CUDA-graph replay) of the session-5 comparison on an H200,
+    # (2, 32, 32, 32, 256) bf16 (benchmarks/results/kernels_mixers.md): 16384-element plane tiles with 8
+    # warps, 0.048 / 0.368 ms, against 0.065 / 0.510 with the session-3 choice (8192, 4 warps; its
+    # backward spilled) and 0.060 / 0.501 with the one-launch "fused" forward.
     strategy: str = "planes"
-    plane_elements: int = 8192
+    plane_elements: int = 16384
     plane_backward_elements: int = 4096
-    plane_warps: int = 4
+    plane_warps: int = 8
     axis_elements: int = 8192
     axis_warps: int = 4
     fused_elements: int = 16384
