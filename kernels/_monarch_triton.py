@@ -14,8 +14,11 @@ Three strategies (``MixConfig.strategy``), built from these kernels:
   mixing of one x-slice of a chunk, or the x mixing of a tile of (y, z) positions of a chunk whose
   x-slices are all done (a per-chunk count, release/acquire). The work list runs the x items a few
   chunks behind the plane items, so u = x ×₂ w_y ×₃ w_z is read back while it is still in L2: HBM sees
-  one read of x, one write of the output and the write of u (which the backward needs anyway).
-"fused": that kernel, with the backward of "planes";
+  one read of x, one write of the output and the write of u (which the backward needs anyway). On the
+  H200 it is slower than the two "planes" launches (0.060 vs 0.048 ms at (2, 32, 32, 32, 256) bf16,
+  ``benchmarks/results/kernels_mixers.md``): the per-item synchronisation costs more than the saved read.
+  ``_fused_backward_kernel`` is the backward built the same way (``MixConfig.fused_backward``).
+"fused": that kernel, with the backward of "planes" (or the fused one);
 "planes": plane pass + x-axis pass (two passes; u = x ×₂ w_y ×₃ w_z saved for the backward);
 "axes": one axis pass each (three passes, like the matmul chain, the intermediates saved); also used for
 planes larger than 32×32, where the fused plane kernels would hold too few channels per program.
