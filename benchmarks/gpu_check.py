@@ -274,8 +274,6 @@ def check_mixers(device: torch.device, small: bool) -> list[Result]:
     weights = [torch.randn(size, size, device=device, dtype=torch.float64) / size**0.5 for _ in range(3)]
     mix = functools.partial(kernels.monarch_mix_3d, backend="triton")
     strategies = {  # every strategy, poisoned outputs
-        "fused": {"strategy": "fused", "fused_backward": False},
-        "fused, fused backward": {"strategy": "fused", "fused_backward": True},
         "planes": {"strategy": "planes"},
         "axes": {"strategy": "axes"},
     }

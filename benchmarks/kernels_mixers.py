@@ -10,7 +10,7 @@ One run prints, in bfloat16 (median of CUDA-event timings after warm-up, ``trito
 - the copy bandwidth and bf16 matmul rate measured on the same GPU, and each op's memory floor.
 
     python benchmarks/kernels_mixers.py [--sweep] [--markdown out.md] [--json out.json]
-    python benchmarks/kernels_mixers.py --mix-compare 5 --mix-variants planes fused "matmul chain"
+    python benchmarks/kernels_mixers.py --mix-compare 5 --mix-variants planes planes-e8192-w4 "matmul chain"
 
 ``--mix-compare`` times only the named ``monarch_mix_3d`` configurations and the chains, interleaved over
 rounds (wall time and CUDA-graph GPU time, with their ranges), after checking each at full size.
@@ -401,18 +401,13 @@ def bench_monarch(sweep: bool, results: dict) -> list[Row]:
 # Named launch configurations of monarch_mix_3d (fields of MixConfig over its defaults). "planes" is the
 # default (since session 5: 16384-element plane tiles, 8 warps); "planes-e8192-w4" the session-3 one.
 # The session-5 H200 comparison ran at commit 4040cae, when the defaults were 8192 elements, 4 warps.
+# The one-launch "fused" variants it also timed were slower and are no longer in the code
+# (benchmarks/results/kernels_mixers.md).
 MIX_VARIANTS: dict[str, dict] = {
     "planes": {"strategy": "planes"},
     "planes-e8192-w4": {"strategy": "planes", "plane_elements": 8192, "plane_warps": 4},
     "planes-e16384-w8": {"strategy": "planes", "plane_elements": 16384, "plane_warps": 8},
     "axes": {"strategy": "axes"},
-    "fused": {"strategy": "fused"},
-    "fused-w16": {"strategy": "fused", "fused_warps": 16},
-    "fused+bwd": {"strategy": "fused", "fused_backward": True},
-    "fused-e8192-w8": {"strategy": "fused", "fused_elements": 8192, "fused_warps": 8},
-    "fused-e8192-w4": {"strategy": "fused", "fused_elements": 8192, "fused_warps": 4},
-    "fused-lag2": {"strategy": "fused", "fused_lag": 2},
-    "fused-lag24": {"strategy": "fused", "fused_lag": 24},
 }
 CHAINS = {"matmul chain": monarch_mix_3d_reference, "einsum chain": _einsum_mix}
 
@@ -633,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mix-variants",
         nargs="+",
-        default=["planes", "fused", "matmul chain", "einsum chain"],
+        default=["planes", "planes-e8192-w4", "matmul chain", "einsum chain"],
         choices=[*MIX_VARIANTS, *CHAINS],
         help="the variants --mix-compare times",
     )

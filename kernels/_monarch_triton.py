@@ -1,7 +1,7 @@
 """Triton forward and backward of the Monarch ops (see :mod:`kernels.monarch`).
 
 ``monarch_mix_3d`` is memory-bound (a few FLOP per byte), so what counts is the passes over the tensor.
-Three strategies (``MixConfig.strategy``), built from these kernels:
+Two strategies (``MixConfig.strategy``), both built from two kernels:
 - ``_axis_kernel``: out[n] = W @ in[n] on an (outer, S, inner) view: one axis of the grid mixed in one
   streaming pass (rows of ``inner`` contiguous elements), optionally fused with the weight gradient
   Σ_n in[n] other[n]ᵀ (per-program partial sums, reduced in a fixed order);
@@ -9,19 +9,11 @@ Three strategies (``MixConfig.strategy``), built from these kernels:
   mixed along y and then z with two tensor-core matmuls; the y-mixed plane is re-laid out on-chip
   (permute through shared memory), never written. ``_plane_backward_kernel``: dx, dw_y, dw_z per plane,
   recomputing the y-mixing on-chip.
-- ``_fused_forward_kernel``: the plane mixing and the x mixing in one launch. The tensor is cut into
-  chunks (batch, channel block) of ~1 MiB; each program takes one item from an atomic ticket: the plane
-  mixing of one x-slice of a chunk, or the x mixing of a tile of (y, z) positions of a chunk whose
-  x-slices are all done (a per-chunk count, release/acquire). The work list runs the x items a few
-  chunks behind the plane items, so u = x ×₂ w_y ×₃ w_z is read back while it is still in L2: HBM sees
-  one read of x, one write of the output and the write of u (which the backward needs anyway). On the
-  H200 it is slower than the two "planes" launches (0.060 vs 0.048 ms at (2, 32, 32, 32, 256) bf16,
-  ``benchmarks/results/kernels_mixers.md``): the per-item synchronisation costs more than the saved read.
-  ``_fused_backward_kernel`` is the backward built the same way (``MixConfig.fused_backward``).
-"fused": that kernel, with the backward of "planes" (or the fused one);
 "planes": plane pass + x-axis pass (two passes; u = x ×₂ w_y ×₃ w_z saved for the backward);
 "axes": one axis pass each (three passes, like the matmul chain, the intermediates saved); also used for
 planes larger than 32×32, where the fused plane kernels would hold too few channels per program.
+A one-launch variant (plane and x items from an atomic ticket, u re-read from L2) and a one-launch
+backward were measured slower on the H200 and removed (``benchmarks/results/kernels_mixers.md``).
 
 ``monarch_linear`` (M = P L Pᵀ R) is fused in one kernel per direction: a tile of rows is multiplied
 by the blocks of R (one batched 3D matmul), the intermediate is permuted on-chip (the stride
@@ -59,27 +51,18 @@ class MixConfig:
         plane_warps: warps of the plane kernels.
         axis_elements: elements of one (S, columns) tile of the axis kernel.
         axis_warps: warps of the axis kernel.
-        fused_elements: register budget of one tile of the "fused" forward (plane and x items alike).
-        fused_warps: warps of the "fused" forward.
-        fused_lag: chunks between a chunk's plane items and its x items in the "fused" work list.
-        fused_backward: with "fused", the backward in one launch too (``_fused_backward_kernel``, tiles
-            of ``plane_backward_elements``); else the two-launch backward of "planes".
     """
 
     # Fastest forward and fwd+bwd in GPU time (CUDA-graph replay) of the session-5 comparison on an H200,
     # (2, 32, 32, 32, 256) bf16 (benchmarks/results/kernels_mixers.md): 16384-element plane tiles with 8
     # warps, 0.048 / 0.368 ms, against 0.065 / 0.510 with the session-3 choice (8192, 4 warps; its
-    # backward spilled) and 0.060 / 0.501 with the one-launch "fused" forward.
+    # backward spilled).
     strategy: str = "planes"
     plane_elements: int = 16384
     plane_backward_elements: int = 4096
     plane_warps: int = 8
     axis_elements: int = 8192
     axis_warps: int = 4
-    fused_elements: int = 16384
-    fused_warps: int = 8
-    fused_lag: int = 8
-    fused_backward: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,44 +150,6 @@ def _axis_kernel(
 
 
 @triton.jit
-def _mix_plane(
-    IN,
-    OUT,
-    base,
-    j,
-    k,
-    c,
-    j_ok,
-    k_ok,
-    c_ok,
-    wy,
-    wz,
-    row,
-    channels,
-    BY: tl.constexpr,
-    BZ: tl.constexpr,
-    CB: tl.constexpr,
-    PRECISION: tl.constexpr,
-):
-    """OUT plane = (IN plane ×₁ wy) ×₂ wz for the (Y, Z, CB) plane at ``base`` (rows of ``row`` elements)."""
-    p = tl.load(
-        IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
-        mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
-        other=0.0,
-    )
-    mixed_y = tl.dot(wy, tl.reshape(p, (BY, BZ * CB)), input_precision=PRECISION)
-    # Re-lay the y-mixed plane out as (Z, Y·CB) on-chip so that z becomes the contracted axis.
-    mixed_y = mixed_y.to(p.dtype)  # rounded before the re-layout: half the shared-memory traffic
-    by_z = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
-    mixed = tl.dot(wz, by_z, input_precision=PRECISION)
-    tl.store(
-        OUT + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
-        tl.reshape(mixed, (BZ, BY, CB)).to(OUT.dtype.element_ty),
-        mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
-    )
-
-
-@triton.jit
 def _plane_forward_kernel(
     IN,
     WY,
@@ -230,104 +175,21 @@ def _plane_forward_kernel(
     wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
     wz = tl.load(WZ + k[:, None] * size_z + k[None, :], mask=k_ok[:, None] & k_ok[None, :], other=0.0)
     base = plane * size_y * row
-    _mix_plane(IN, OUT, base, j, k, c, j_ok, k_ok, c_ok, wy, wz, row, channels, BY, BZ, CB, PRECISION)
-
-
-@triton.jit
-def _fused_forward_kernel(
-    IN,
-    WX,
-    WY,
-    WZ,
-    MIXED,
-    OUT,
-    COUNTERS,
-    size_x,
-    size_y,
-    size_z,
-    channels,
-    channel_blocks,
-    n_chunks,
-    position_tiles,
-    lag,
-    BX: tl.constexpr,
-    BY: tl.constexpr,
-    BZ: tl.constexpr,
-    CB: tl.constexpr,
-    BP: tl.constexpr,
-    PRECISION: tl.constexpr,
-):
-    """The whole forward in one launch: each program does one plane item (y/z mixing) or one x item.
-
-    A chunk is one (batch, channel block). Its ``size_x`` plane items write MIXED (the y/z-mixed planes)
-    and count themselves in COUNTERS[1 + chunk]; its ``position_tiles`` x items wait for that count, then
-    mix along x, reading MIXED while it is still in L2. Step s of the work list holds the plane items of
-    chunk s and then the x items of chunk s - ``lag``, so that an x item rarely waits. A program takes its
-    item from the ticket COUNTERS[0], not from its program id: the items it may wait for were taken
-    earlier, by programs already running, so the kernel cannot deadlock in whatever order the hardware
-    starts programs (the single-pass scan's dynamic tile ids).
-    """
-    item = tl.atomic_add(COUNTERS, 1, sem="relaxed")
-    step_items = size_x + position_tiles
-    step = item // step_items
-    slot = item % step_items
-    row = size_z * channels
-    slab = size_y * row  # elements of one x-slice
-    if slot < size_x:
-        chunk = step
-        if chunk < n_chunks:
-            j = tl.arange(0, BY)
-            k = tl.arange(0, BZ)
-            j_ok, k_ok = j < size_y, k < size_z
-            wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
-            wz = tl.load(WZ + k[:, None] * size_z + k[None, :], mask=k_ok[:, None] & k_ok[None, :], other=0.0)
-            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
-            base = ((chunk // channel_blocks) * size_x + slot).to(tl.int64) * slab
-            _mix_plane(
-                IN,
-                MIXED,
-                base,
-                j,
-                k,
-                c,
-                j_ok,
-                k_ok,
-                c < channels,
-                wy,
-                wz,
-                row,
-                channels,
-                BY,
-                BZ,
-                CB,
-                PRECISION,
-            )
-            # Every thread's stores, then one release: the x items acquire this count.
-            tl.debug_barrier()
-            tl.atomic_add(COUNTERS + 1 + chunk, 1, sem="release")
-    else:
-        chunk = step - lag
-        if chunk >= 0:
-            done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
-            while done < size_x:
-                done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
-            a = tl.arange(0, BX)
-            a_ok = a < size_x
-            wx = tl.load(WX + a[:, None] * size_x + a[None, :], mask=a_ok[:, None] & a_ok[None, :], other=0.0)
-            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
-            pos = (slot - size_x) * BP + tl.arange(0, BP)
-            # int32 offsets within one batch element (the launcher checks that they fit).
-            offsets = a[:, None, None] * slab + pos[None, :, None] * channels + c[None, None, :]
-            mask = (
-                a_ok[:, None, None] & (pos < size_y * size_z)[None, :, None] & (c < channels)[None, None, :]
-            )
-            batch_base = (chunk // channel_blocks).to(tl.int64) * size_x * slab
-            # .cg: through L2 only (not L1), since other SMs wrote MIXED during this launch.
-            u = tl.load(MIXED + batch_base + offsets, mask=mask, other=0.0, cache_modifier=".cg")
-            y = tl.dot(wx, tl.reshape(u, (BX, BP * CB)), input_precision=PRECISION)
-            tl.store(
-                OUT + batch_base + offsets, tl.reshape(y, (BX, BP, CB)).to(OUT.dtype.element_ty), mask=mask
-            )
+    p = tl.load(
+        IN + base + j[:, None, None] * row + k[None, :, None] * channels + c[None, None, :],
+        mask=j_ok[:, None, None] & k_ok[None, :, None] & c_ok[None, None, :],
+        other=0.0,
+    )
+    mixed_y = tl.dot(wy, tl.reshape(p, (BY, BZ * CB)), input_precision=PRECISION)
+    # Re-lay the y-mixed plane out as (Z, Y·CB) on-chip so that z becomes the contracted axis.
+    mixed_y = mixed_y.to(p.dtype)  # rounded before the re-layout: half the shared-memory traffic
+    by_z = tl.reshape(tl.permute(tl.reshape(mixed_y, (BY, BZ, CB)), (1, 0, 2)), (BZ, BY * CB))
+    mixed = tl.dot(wz, by_z, input_precision=PRECISION)
+    tl.store(
+        OUT + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
+        tl.reshape(mixed, (BZ, BY, CB)).to(OUT.dtype.element_ty),
+        mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
+    )
 
 
 @triton.jit
@@ -353,7 +215,6 @@ def _plane_backward_item(
     BZ: tl.constexpr,
     CB: tl.constexpr,
     PRECISION: tl.constexpr,
-    GRAD_CACHE: tl.constexpr,
 ):
     """dIN of one (Y, Z, CB) plane at ``base``; returns dwy, dwz with its contributions added (in the
     matmuls' accumulators: separate sums cost registers and spill)."""
@@ -371,7 +232,6 @@ def _plane_backward_item(
         GRAD_MIXED + base + k[:, None, None] * channels + j[None, :, None] * row + c[None, None, :],
         mask=k_ok[:, None, None] & j_ok[None, :, None] & c_ok[None, None, :],
         other=0.0,
-        cache_modifier=GRAD_CACHE,
     )
     g = tl.reshape(g, (BZ, BY * CB))
     dwz = tl.dot(g, tl.trans(mixed_y), dwz, input_precision=PRECISION)
@@ -446,131 +306,9 @@ def _plane_backward_kernel(
             BZ,
             CB,
             PRECISION,
-            "",
         )
     tl.store(DWY_PARTIAL + prog * BY * BY + j[:, None] * BY + j[None, :], dwy)
     tl.store(DWZ_PARTIAL + prog * BZ * BZ + k[:, None] * BZ + k[None, :], dwz)
-
-
-@triton.jit
-def _fused_backward_kernel(
-    IN,
-    GRAD_OUT,
-    MIXED,
-    WX,
-    WY,
-    WZ,
-    GRAD_MIXED,
-    GRAD_IN,
-    DWX_PARTIAL,
-    DWY_PARTIAL,
-    DWZ_PARTIAL,
-    COUNTERS,
-    size_x,
-    size_y,
-    size_z,
-    channels,
-    channel_blocks,
-    n_chunks,
-    position_tiles,
-    lag,
-    BX: tl.constexpr,
-    BY: tl.constexpr,
-    BZ: tl.constexpr,
-    CB: tl.constexpr,
-    BP: tl.constexpr,
-    PRECISION: tl.constexpr,
-):
-    """The whole backward in one launch, the forward's work list run the other way round.
-
-    x items first: GRAD_MIXED = WXᵀ @ GRAD_OUT on a tile of (y, z) positions of a chunk, and that tile's
-    dWX partial GRAD_OUT @ MIXEDᵀ; each counts itself in COUNTERS[1 + chunk]. Plane items of the chunk
-    ``lag`` steps later wait for all ``position_tiles`` counts and run the plane backward on one
-    x-slice, reading GRAD_MIXED while it is still in L2. Partials go to one slot per item (summed by the
-    launcher in a fixed order). Items come from the ticket COUNTERS[0], as in the forward.
-    """
-    item = tl.atomic_add(COUNTERS, 1, sem="relaxed")
-    step_items = position_tiles + size_x
-    step = item // step_items
-    slot = item % step_items
-    row = size_z * channels
-    slab = size_y * row
-    if slot < position_tiles:
-        chunk = step
-        if chunk < n_chunks:
-            a = tl.arange(0, BX)
-            a_ok = a < size_x
-            w_ok = a_ok[:, None] & a_ok[None, :]
-            wx_t = tl.load(WX + a[None, :] * size_x + a[:, None], mask=w_ok, other=0.0)
-            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
-            pos = slot * BP + tl.arange(0, BP)
-            offsets = a[:, None, None] * slab + pos[None, :, None] * channels + c[None, None, :]
-            mask = (
-                a_ok[:, None, None] & (pos < size_y * size_z)[None, :, None] & (c < channels)[None, None, :]
-            )
-            batch_base = (chunk // channel_blocks).to(tl.int64) * size_x * slab
-            g = tl.reshape(tl.load(GRAD_OUT + batch_base + offsets, mask=mask, other=0.0), (BX, BP * CB))
-            u = tl.reshape(tl.load(MIXED + batch_base + offsets, mask=mask, other=0.0), (BX, BP * CB))
-            grad_mixed = tl.dot(wx_t, g, input_precision=PRECISION)
-            tl.store(
-                GRAD_MIXED + batch_base + offsets,
-                tl.reshape(grad_mixed, (BX, BP, CB)).to(GRAD_MIXED.dtype.element_ty),
-                mask=mask,
-            )
-            dwx = tl.dot(g, tl.trans(u), input_precision=PRECISION)
-            partial = (chunk * position_tiles + slot).to(tl.int64) * BX * BX
-            tl.store(DWX_PARTIAL + partial + a[:, None] * BX + a[None, :], dwx)
-            tl.debug_barrier()
-            tl.atomic_add(COUNTERS + 1 + chunk, 1, sem="release")
-    else:
-        chunk = step - lag
-        if chunk >= 0:
-            done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
-            while done < position_tiles:
-                done = tl.atomic_add(COUNTERS + 1 + chunk, 0, sem="acquire")
-            x_slice = slot - position_tiles
-            j = tl.arange(0, BY)
-            k = tl.arange(0, BZ)
-            j_ok, k_ok = j < size_y, k < size_z
-            wy = tl.load(WY + j[:, None] * size_y + j[None, :], mask=j_ok[:, None] & j_ok[None, :], other=0.0)
-            wy_t = tl.load(
-                WY + j[None, :] * size_y + j[:, None], mask=j_ok[:, None] & j_ok[None, :], other=0.0
-            )
-            wz_t = tl.load(
-                WZ + k[None, :] * size_z + k[:, None], mask=k_ok[:, None] & k_ok[None, :], other=0.0
-            )
-            c = (chunk % channel_blocks) * CB + tl.arange(0, CB)
-            base = ((chunk // channel_blocks) * size_x + x_slice).to(tl.int64) * slab
-            # .cg: GRAD_MIXED was written by other SMs during this launch.
-            zero_y = tl.zeros([BY, BY], dtype=tl.float32)
-            zero_z = tl.zeros([BZ, BZ], dtype=tl.float32)
-            dwy, dwz = _plane_backward_item(
-                IN,
-                GRAD_MIXED,
-                GRAD_IN,
-                base,
-                j,
-                k,
-                c,
-                j_ok,
-                k_ok,
-                c < channels,
-                wy,
-                wy_t,
-                wz_t,
-                zero_y,
-                zero_z,
-                row,
-                channels,
-                BY,
-                BZ,
-                CB,
-                PRECISION,
-                ".cg",
-            )
-            partial = (chunk * size_x + x_slice).to(tl.int64)
-            tl.store(DWY_PARTIAL + partial * BY * BY + j[:, None] * BY + j[None, :], dwy)
-            tl.store(DWZ_PARTIAL + partial * BZ * BZ + k[:, None] * BZ + k[None, :], dwz)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -589,11 +327,9 @@ def mix3d_unsupported_reason(shape: torch.Size | tuple[int, ...]) -> str | None:
 
 def mix3d_strategy(shape: torch.Size | tuple[int, ...], config: MixConfig) -> str:
     """The strategy for a (B, X, Y, Z, C) input: the configured one, unless the plane is too big to fuse."""
-    _, size_x, size_y, size_z, channels = shape
-    if config.strategy in ("planes", "fused") and _pad(size_y) * _pad(size_z) > MAX_FUSED_PLANE:
+    _, _, size_y, size_z, _ = shape
+    if config.strategy == "planes" and _pad(size_y) * _pad(size_z) > MAX_FUSED_PLANE:
         return "axes"
-    if config.strategy == "fused" and size_x * size_y * size_z * channels >= 2**31:
-        return "planes"  # the fused x items index one batch element with int32 offsets
     return config.strategy
 
 
@@ -606,24 +342,6 @@ def plane_tiles(shape: torch.Size | tuple[int, ...], budget: int) -> dict[str, i
     """Compile-time tile sizes (BY, BZ, CB) of the plane kernels for a (B, X, Y, Z, C) input."""
     _, _, size_y, size_z, channels = shape
     return {"BY": _pad(size_y), "BZ": _pad(size_z), "CB": _channel_block(size_y, size_z, channels, budget)}
-
-
-def fused_tiles(
-    shape: torch.Size | tuple[int, ...], config: MixConfig, backward: bool = False
-) -> dict[str, int]:
-    """Compile-time tile sizes (BX, BY, BZ, CB, BP) of the fused forward (backward) for a (B, X, Y, Z, C)
-    input.
-
-    CB channels per chunk as in a plane tile of ``fused_elements`` (``plane_backward_elements``); an x
-    item mixes BP (y, z) positions of them, (BX, BP·CB) elements.
-    """
-    budget = config.plane_backward_elements if backward else config.fused_elements
-    tiles = plane_tiles(shape, budget)
-    bx = _pad(shape[1])
-    positions = triton.next_power_of_2(shape[2] * shape[3])
-    tiles["BX"] = bx
-    tiles["BP"] = max(1, min(positions, budget // (bx * tiles["CB"])))
-    return tiles
 
 
 def axis_tiles(size: int, cols: int, config: MixConfig) -> dict[str, int]:
@@ -651,102 +369,6 @@ def _plane_forward(x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config
         num_warps=config.plane_warps,
     )
     return out
-
-
-def _fused_forward(
-    x: torch.Tensor, w_x: torch.Tensor, w_y: torch.Tensor, w_z: torch.Tensor, config: MixConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One launch of :func:`_fused_forward_kernel`: the output and the y/z-mixed tensor (for the backward)."""
-    _, size_x, size_y, size_z, channels = x.shape
-    tiles = fused_tiles(x.shape, config)
-    channel_blocks, n_chunks, position_tiles, lag, n_items = _work_list(x.shape, tiles, config)
-    mixed = _empty(x.shape, x.dtype, x.device)
-    out = _empty(x.shape, x.dtype, x.device)
-    counters = torch.zeros(1 + n_chunks, dtype=torch.int32, device=x.device)  # the ticket, then per chunk
-    _fused_forward_kernel[(n_items,)](
-        x,
-        w_x,
-        w_y,
-        w_z,
-        mixed,
-        out,
-        counters,
-        size_x,
-        size_y,
-        size_z,
-        channels,
-        channel_blocks,
-        n_chunks,
-        position_tiles,
-        lag,
-        **tiles,
-        PRECISION=_precision(x.dtype),
-        num_warps=config.fused_warps,
-    )
-    return out, mixed
-
-
-def _work_list(shape: torch.Size, tiles: dict[str, int], config: MixConfig) -> tuple[int, int, int, int, int]:
-    """(channel_blocks, n_chunks, position_tiles, lag, n_items) of a fused work list."""
-    batch, size_x, size_y, size_z, channels = shape
-    channel_blocks = triton.cdiv(channels, tiles["CB"])
-    n_chunks = batch * channel_blocks
-    position_tiles = triton.cdiv(size_y * size_z, tiles["BP"])
-    lag = min(config.fused_lag, n_chunks)  # a longer lag gives the same order, with empty steps
-    return channel_blocks, n_chunks, position_tiles, lag, (n_chunks + lag) * (size_x + position_tiles)
-
-
-def _fused_backward(
-    grad_out: torch.Tensor,
-    x: torch.Tensor,
-    w_x: torch.Tensor,
-    w_y: torch.Tensor,
-    w_z: torch.Tensor,
-    mixed: torch.Tensor,
-    config: MixConfig,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One launch of :func:`_fused_backward_kernel`: dx and the float32 dw_x, dw_y, dw_z."""
-    _, size_x, size_y, size_z, channels = x.shape
-    tiles = fused_tiles(x.shape, config, backward=True)
-    channel_blocks, n_chunks, position_tiles, lag, n_items = _work_list(x.shape, tiles, config)
-    bx, by, bz = tiles["BX"], tiles["BY"], tiles["BZ"]
-    grad_mixed = _empty(x.shape, x.dtype, x.device)
-    grad_x = _empty(x.shape, x.dtype, x.device)
-    dwx_partial = _empty((n_chunks * position_tiles, bx, bx), torch.float32, x.device)
-    dwy_partial = _empty((n_chunks * size_x, by, by), torch.float32, x.device)
-    dwz_partial = _empty((n_chunks * size_x, bz, bz), torch.float32, x.device)
-    counters = torch.zeros(1 + n_chunks, dtype=torch.int32, device=x.device)  # the ticket, then per chunk
-    _fused_backward_kernel[(n_items,)](
-        x,
-        grad_out,
-        mixed,
-        w_x,
-        w_y,
-        w_z,
-        grad_mixed,
-        grad_x,
-        dwx_partial,
-        dwy_partial,
-        dwz_partial,
-        counters,
-        size_x,
-        size_y,
-        size_z,
-        channels,
-        channel_blocks,
-        n_chunks,
-        position_tiles,
-        lag,
-        **tiles,
-        PRECISION=_precision(x.dtype),
-        num_warps=config.plane_warps,
-    )
-    return (
-        grad_x,
-        dwx_partial.sum(0)[:size_x, :size_x],
-        dwy_partial.sum(0)[:size_y, :size_y],
-        dwz_partial.sum(0)[:size_z, :size_z],
-    )
 
 
 def _plane_backward(
@@ -842,9 +464,6 @@ def mix3d_forward(
     x, w_x, w_y, w_z = (t.contiguous() for t in (x, w_x, w_y, w_z))
     view_x, view_y, view_z = _axis_views(x.shape)
     strategy = mix3d_strategy(x.shape, config)
-    if strategy == "fused":
-        out, mixed_yz = _fused_forward(x, w_x, w_y, w_z, config)
-        return out, (mixed_yz,)
     if strategy == "planes":
         mixed_yz = _plane_forward(x, w_y, w_z, config)
         out, _ = _mix_axis(mixed_yz, w_x, view_x, config)
@@ -854,9 +473,7 @@ def mix3d_forward(
         mixed_xy, _ = _mix_axis(mixed_x, w_y, view_y, config)
         out, _ = _mix_axis(mixed_xy, w_z, view_z, config)
         return out, (mixed_x, mixed_xy)
-    raise KernelError(
-        f"monarch_mix_3d: unknown strategy {config.strategy!r}; use 'fused', 'planes' or 'axes'"
-    )
+    raise KernelError(f"monarch_mix_3d: unknown strategy {config.strategy!r}; use 'planes' or 'axes'")
 
 
 def mix3d_backward(
@@ -872,10 +489,7 @@ def mix3d_backward(
     config = config or MIX_CONFIG
     grad_out = grad_out.contiguous()
     view_x, view_y, view_z = _axis_views(x.shape)
-    strategy = mix3d_strategy(x.shape, config)
-    if strategy == "fused" and config.fused_backward:
-        grad_x, dw_x, dw_y, dw_z = _fused_backward(grad_out, x, w_x, w_y, w_z, saved[0], config)
-    elif strategy in ("planes", "fused"):  # both save the y/z-mixed tensor
+    if mix3d_strategy(x.shape, config) == "planes":
         (mixed_yz,) = saved
         grad_mixed, dw_x = _mix_axis(grad_out, w_x, view_x, config, transpose=True, other=mixed_yz)
         grad_x, dw_y, dw_z = _plane_backward(grad_mixed, x, w_y, w_z, config)

@@ -165,7 +165,7 @@ def _check(op, reference, inputs64, grad, device, dtype, limit):
         (1, 2, 40, 33, 2),  # a 64×64 padded plane: "planes" falls back to "axes" (too big to fuse)
     ],
 )
-@pytest.mark.parametrize("strategy", ["fused", "planes", "axes"])
+@pytest.mark.parametrize("strategy", ["planes", "axes"])
 def test_triton_mix_3d_matches_float64_reference(
     kernel_device, seeded_generator, poisoned_outputs, monkeypatch, shape, strategy
 ):
@@ -180,52 +180,6 @@ def test_triton_mix_3d_matches_float64_reference(
     weights = [_random(seeded_generator, (n, n)) for n in shape[1:4]]
     grad = _random(seeded_generator, shape)
     _check(monarch_mix_3d, monarch_mix_3d_reference, [x, *weights], grad, kernel_device, torch.float32, 1e-5)
-
-
-@pytest.mark.parametrize("fused_backward", [False, True])
-@pytest.mark.parametrize("lag", [0, 3, 50])
-def test_fused_work_lists(
-    kernel_device, seeded_generator, poisoned_outputs, monkeypatch, lag, fused_backward
-):
-    """The one-launch forward (and backward) with small tiles: 20 chunks of 2 channels, 2 position tiles
-    (the last partial) per chunk; the second kind of item right after its chunk's first kind (lag 0), a
-    few chunks later, or after all of them (a lag past the last chunk)."""
-    import dataclasses
-
-    from kernels import _monarch_triton
-
-    config = dataclasses.replace(
-        _monarch_triton.MIX_CONFIG,
-        strategy="fused",
-        fused_elements=512,
-        plane_backward_elements=512,
-        fused_lag=lag,
-        fused_backward=fused_backward,
-    )
-    monkeypatch.setattr(_monarch_triton, "MIX_CONFIG", config)
-    shape = (2, 3, 5, 6, 20)
-    tiles = {"BY": 16, "BZ": 16, "CB": 2, "BX": 16, "BP": 16}
-    assert (
-        _monarch_triton.fused_tiles(shape, config)
-        == _monarch_triton.fused_tiles(shape, config, True)
-        == tiles
-    )
-    x = _random(seeded_generator, shape)
-    weights = [_random(seeded_generator, (n, n)) for n in shape[1:4]]
-    grad = _random(seeded_generator, shape)
-    _check(monarch_mix_3d, monarch_mix_3d_reference, [x, *weights], grad, kernel_device, torch.float32, 1e-5)
-
-
-def test_fused_strategy_falls_back_where_it_cannot_run():
-    import dataclasses
-
-    from kernels import _monarch_triton
-
-    fused = dataclasses.replace(_monarch_triton.MIX_CONFIG, strategy="fused")
-    assert _monarch_triton.mix3d_strategy((2, 32, 32, 32, 256), fused) == "fused"
-    assert _monarch_triton.mix3d_strategy((1, 8, 48, 48, 8), fused) == "axes"  # plane too big to fuse
-    # One batch element past int32 offsets: the two-launch "planes" forward.
-    assert _monarch_triton.mix3d_strategy((1, 128, 32, 32, 16384), fused) == "planes"
 
 
 @pytest.mark.parametrize(
