@@ -12,3 +12,5 @@ def test_kernels_and_backbones_notebook_executes_with_the_small_profile(monkeypa
     for value in ("0.238", "635.253", "1818", "flex_attention", "1439.1", "8133.5", "densenet121"):
         assert value in tables or value in html, value
     assert "31.9×" in html and "484.7×" in html  # cuDNN SDPA / ours, computed from the read tables
+    # Monarch mixing: the session-5 table (default vs chains, GPU time), not the session-3 one
+    assert "1.36×" in html and "2.52×" in html and "4.02×" in html  # chain ÷ default, computed
