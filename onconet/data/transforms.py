@@ -142,9 +142,25 @@ def deterministic_transforms(
     ]
 
 
-def _plain(volume: Any) -> torch.Tensor:
+def plain_tensor(volume: Any) -> torch.Tensor:
     """A tensor without MONAI's metadata (whose bookkeeping would cost more than the copy)."""
     return volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
+
+
+def pad_into(target: torch.Tensor, volumes: Sequence[torch.Tensor], non_blocking: bool = False) -> None:
+    """Write channel-first ``volumes`` one after the other into the zeros of ``target`` (C, X, Y, Z), each
+    centre-cropped or centre-padded to ``target``'s grid as ``ResizeWithPadOrCrop`` does.
+
+    ``non_blocking``: a copy from page-locked memory to a GPU is queued, not waited for.
+    """
+    first = 0
+    for volume in volumes:
+        source, where = centre_slices(volume.shape[1:], target.shape[1:])
+        count = volume.shape[0]
+        target[(slice(first, first + count), *where)].copy_(
+            volume[(slice(None), *source)], non_blocking=non_blocking
+        )
+        first += count
 
 
 class PadStackd(MapTransform):
@@ -162,14 +178,9 @@ class PadStackd(MapTransform):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         out = dict(data)
         for exam in EXAMS:
-            volumes = [_plain(out.pop(f"{exam}_{channel}")) for channel in CHANNELS]
+            volumes = [plain_tensor(out.pop(f"{exam}_{channel}")) for channel in CHANNELS]
             stacked = torch.zeros((sum(v.shape[0] for v in volumes), *self.spatial_size), dtype=torch.float32)
-            first = 0
-            for volume in volumes:
-                source, target = centre_slices(volume.shape[1:], self.spatial_size)
-                count = volume.shape[0]
-                stacked[(slice(first, first + count), *target)] = volume[(slice(None), *source)]
-                first += count
+            pad_into(stacked, volumes)
             out[exam] = stacked
         return out
 

@@ -29,9 +29,8 @@ from monai.utils import SpaceKeys
 from torch.utils.data import Dataset
 
 from onconet.data.cache import read_nifti
-from onconet.data.resample_axes import centre_slices
 from onconet.data.study import StudyOutcome, process_study
-from onconet.data.transforms import CHANNELS, EXAMS, PadStackd, in_memory_transforms
+from onconet.data.transforms import CHANNELS, EXAMS, PadStackd, in_memory_transforms, pad_into, plain_tensor
 from onconet.errors import OncoNetError
 from onconet.inference.figures import mip_view
 from onconet.inference.plan import PairJob, error_row
@@ -174,7 +173,7 @@ class DicomPairDataset(Dataset):
             detail = f"{type(err).__name__}: {err}"
             where = str(job.baseline.source_dir)
             return {"error": [error_row("pair", "transform failed", detail, where, **ids)]}
-        volumes = {exam: tuple(_plain(tensors[f"{exam}_{c}"]) for c in CHANNELS) for exam in EXAMS}
+        volumes = {exam: tuple(plain_tensor(tensors[f"{exam}_{c}"]) for c in CHANNELS) for exam in EXAMS}
         return {**volumes, "grid": self.grid, "meta": meta}
 
     def _volumes(self, outcome: StudyOutcome) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,11 +186,6 @@ class DicomPairDataset(Dataset):
         return suv, ct, affine
 
 
-def _plain(volume: Any) -> torch.Tensor:
-    """A tensor without MONAI's metadata (cheaper to hand over; the model needs only the values)."""
-    return volume.as_tensor() if isinstance(volume, MetaTensor) else torch.as_tensor(volume)
-
-
 def pad_stack(items: Sequence[dict[str, Any]], exam: str, device: torch.device | None = None) -> torch.Tensor:
     """One exam of ``items`` as a (B, C, X, Y, Z) batch: each volume centre-padded (or cropped) into a
     zero tensor made on ``device``, as :class:`~onconet.data.transforms.PadStackd` + stacking do."""
@@ -199,15 +193,8 @@ def pad_stack(items: Sequence[dict[str, Any]], exam: str, device: torch.device |
     channels = sum(volume.shape[0] for volume in items[0][exam])
     batch = torch.zeros((len(items), channels, *grid), dtype=torch.float32, device=device)
     for index, item in enumerate(items):
-        first = 0
-        for volume in item[exam]:
-            source, target = centre_slices(volume.shape[1:], grid)
-            count = volume.shape[0]
-            # from page-locked memory (infer on CUDA) the copy is queued, ordered before the model
-            batch[(index, slice(first, first + count), *target)].copy_(
-                volume[(slice(None), *source)], non_blocking=True
-            )
-            first += count
+        # from page-locked memory (infer on CUDA) the copy is queued, ordered before the model
+        pad_into(batch[index], item[exam], non_blocking=True)
     return batch
 
 
