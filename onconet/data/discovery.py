@@ -98,12 +98,12 @@ def read_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
         if os.path.dirname(path) != folder:
             folder, reader = os.path.dirname(path), discovery_reader()
         header = read_instance_header(path, reader)
-        fields = _fields(header) if isinstance(header, InstanceHeader) else None
-        if fields is not None and fields == last:
+        key = _fields(header) if isinstance(header, InstanceHeader) else None
+        if key is not None and key == last:
             runs[-1][1].append(path)  # type: ignore[union-attr]
             continue
         runs.append((header, []))
-        last = fields
+        last = key
     return runs
 
 
