@@ -10,7 +10,14 @@ skipped; a time budget keeps the whole run within one device call. Step times of
 1.5x from one run to the next (session 4); ``--rounds R`` measures every configuration R times,
 interleaved (all backbones once, then all again), and reports the median over the rounds with their range.
 
+``--modes eager graphs`` measures each backbone both ways, interleaved: ``graphs`` is the training option
+``model.cuda_graphs`` (forward and backward replayed from CUDA graphs; loss and optimizer eager). Ratios are
+taken within a mode (graphs against graphs). The "host" column is the time the host needs to enqueue a
+step (until the optimizer returns, before the final synchronisation): a step whose host time is close to
+its step time is bound by the host, not by the GPU.
+
     python benchmarks/backbones.py [--sizes 128 192] [--steps 5] [--rounds 3] [--budget-s 400] [--markdown F]
+    python benchmarks/backbones.py --sizes 128 --rounds 3 --modes eager graphs   # eager and CUDA graphs
     python benchmarks/backbones.py --device cpu --sizes 32 --steps 1   # a smoke run without a GPU
 
 Needs only torch, lightning and monai besides this repository.
@@ -55,6 +62,8 @@ class Result:
     step_ms: float = math.nan
     peak_gib: float = math.nan
     step_range: tuple[float, float] | None = None  # min and max over the rounds (with --rounds > 1)
+    mode: str = "eager"  # or "graphs" (model.cuda_graphs)
+    host_ms: float = math.nan  # median time to enqueue a step
 
 
 def model_options(name: str) -> dict:
@@ -86,18 +95,25 @@ def measure(
     warmup: int,
     checkpointing: bool,
     compile_model: bool = False,
+    mode: str = "eager",
 ) -> Result:
     """Median training-step time and peak memory of one backbone at one volume size.
 
     With ``compile_model`` the model runs through ``torch.compile`` (our Triton ops stay opaque calls
-    between the compiled regions); compilation happens in the warm-up steps.
+    between the compiled regions); compilation happens in the warm-up steps. ``mode="graphs"``: the
+    model's ``cuda_graphs`` option (the graphs are recorded in the first warm-up step).
     """
     options = model_options(name)
     options["gradient_checkpointing"] = checkpointing or options.get("gradient_checkpointing", False)
+    options["cuda_graphs"] = mode == "graphs"
     torch.manual_seed(0)
     module = ResponseModule(**options, image_size=(size, size, size)).to(device).train()
     result = Result(
-        name, size, tokens_per_exam(options, size), sum(p.numel() for p in module.parameters()) / 1e6
+        name,
+        size,
+        tokens_per_exam(options, size),
+        sum(p.numel() for p in module.parameters()) / 1e6,
+        mode=mode,
     )
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
     forward = torch.compile(module) if compile_model else module
@@ -106,7 +122,7 @@ def measure(
     labels = torch.tensor([0, 2], device=device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    times = []
+    times, host = [], []
     for step in range(warmup + steps):
         synchronize(device)
         started = time.perf_counter()
@@ -114,19 +130,22 @@ def measure(
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        enqueued = time.perf_counter()
         synchronize(device)
         if step >= warmup:
             times.append(time.perf_counter() - started)
+            host.append(enqueued - started)
     result.step_ms = 1e3 * statistics.median(times)
+    result.host_ms = 1e3 * statistics.median(host)
     if device.type == "cuda":
         result.peak_gib = torch.cuda.max_memory_allocated(device) / 2**30
     return result
 
 
-def run_one(name: str, size: int, device: torch.device, args: argparse.Namespace) -> Result:
+def run_one(name: str, size: int, device: torch.device, args: argparse.Namespace, mode: str) -> Result:
     """measure() with out-of-memory and unsupported shapes turned into a skipped row."""
     try:
-        return measure(name, size, device, args.steps, args.warmup, args.checkpointing, args.compile)
+        return measure(name, size, device, args.steps, args.warmup, args.checkpointing, args.compile, mode)
     except torch.cuda.OutOfMemoryError:
         status = "skipped: out of memory"
     except Exception as err:  # a kernel that cannot take the shape, etc.: report, go on
@@ -136,7 +155,7 @@ def run_one(name: str, size: int, device: torch.device, args: argparse.Namespace
         if device.type == "cuda":
             torch.cuda.empty_cache()
     options = model_options(name)
-    return Result(name, size, tokens_per_exam(options, size), math.nan, status)
+    return Result(name, size, tokens_per_exam(options, size), math.nan, status, mode=mode)
 
 
 def combine_rounds(rounds: list[Result]) -> Result:
@@ -149,6 +168,7 @@ def combine_rounds(rounds: list[Result]) -> Result:
     return Result(
         first.backbone, first.size, first.tokens, first.params_m, "ok", statistics.median(steps),
         max(r.peak_gib for r in ok), (min(steps), max(steps)) if len(steps) > 1 else None,
+        first.mode, statistics.median(r.host_ms for r in ok),
     )  # fmt: skip
 
 
@@ -159,18 +179,22 @@ def ratio(value: float, reference: Result | None, field: str) -> str:
 
 def table(results: list[Result]) -> str:
     """Markdown table: one row per (size, backbone) with ratios to the reference backbones."""
-    columns = ["size", "backbone", "tokens/exam", "params (M)", "step (ms)", "peak (GiB)"]
+    columns = ["size", "backbone", "mode", "tokens/exam", "params (M)", "step (ms)", "host (ms)"]
+    columns += ["peak (GiB)"]
     columns += ["time ÷ DenseNet", "time ÷ ViT", "memory ÷ DenseNet", "memory ÷ ViT", "status"]
     ranged = any(r.step_range for r in results)
     if ranged:
-        columns.insert(5, "step range (ms)")
+        columns.insert(6, "step range (ms)")
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for r in results:
-        refs = [next((x for x in results if x.backbone == n and x.size == r.size), None) for n in REFERENCES]
-        cells = [f"{r.size}³", r.backbone, f"{r.tokens:,}", f"{r.params_m:.2f}", f"{r.step_ms:.1f}"]
+        refs = [
+            next((x for x in results if (x.backbone, x.size, x.mode) == (n, r.size, r.mode)), None)
+            for n in REFERENCES
+        ]
+        cells = [f"{r.size}³", r.backbone, r.mode, f"{r.tokens:,}", f"{r.params_m:.2f}", f"{r.step_ms:.1f}"]
         if ranged:
             cells.append(f"{r.step_range[0]:.1f}–{r.step_range[1]:.1f}" if r.step_range else "—")
-        cells.append(f"{r.peak_gib:.2f}")
+        cells += [f"{r.host_ms:.1f}", f"{r.peak_gib:.2f}"]
         cells += [ratio(r.step_ms, ref, "step_ms") for ref in refs]
         cells += [ratio(r.peak_gib, ref, "peak_gib") for ref in refs]
         cells.append(r.status)
@@ -202,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile every model (compiled in the warm-up steps)"
     )
+    parser.add_argument(
+        "--modes", nargs="+", default=["eager"], choices=("eager", "graphs"),
+        help="eager steps and/or model.cuda_graphs (graphs need CUDA), interleaved",
+    )  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--markdown", type=Path, help="also write the table (with a header) to this file")
     args = parser.parse_args(argv)
@@ -219,22 +247,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header, flush=True)
     started = time.perf_counter()
-    rounds: dict[tuple[int, str], list[Result]] = {}
+    rounds: dict[tuple[int, str, str], list[Result]] = {}
+    configurations = [
+        (size, name, mode) for size in args.sizes for name in args.backbones for mode in args.modes
+    ]
     for round_index in range(max(1, args.rounds)):
-        for size in args.sizes:
-            for name in args.backbones:
-                if time.perf_counter() - started > args.budget_s:
-                    tokens = tokens_per_exam(model_options(name), size)
-                    result = Result(name, size, tokens, math.nan, "skipped: time budget")
-                else:
-                    result = run_one(name, size, device, args)
-                rounds.setdefault((size, name), []).append(result)
-                elapsed = time.perf_counter() - started
-                print(
-                    f"  {size}³ {name:12s} {result.status:10s} step {result.step_ms:9.1f} ms  "
-                    f"peak {result.peak_gib:7.2f} GiB  (round {round_index + 1}, {elapsed:.0f} s)",
-                    flush=True,
-                )
+        for size, name, mode in configurations:
+            if time.perf_counter() - started > args.budget_s:
+                tokens = tokens_per_exam(model_options(name), size)
+                result = Result(name, size, tokens, math.nan, "skipped: time budget", mode=mode)
+            else:
+                result = run_one(name, size, device, args, mode)
+            rounds.setdefault((size, name, mode), []).append(result)
+            elapsed = time.perf_counter() - started
+            print(
+                f"  {size}³ {name:12s} {mode:6s} {result.status:10s} step {result.step_ms:9.1f} ms  "
+                f"host {result.host_ms:7.1f} ms  peak {result.peak_gib:7.2f} GiB  "
+                f"(round {round_index + 1}, {elapsed:.0f} s)",
+                flush=True,
+            )
     results = [combine_rounds(measured) for measured in rounds.values()]
     markdown = table(results)
     print()

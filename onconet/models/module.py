@@ -40,6 +40,7 @@ from onconet.classes import RESPONSE_CLASSES
 from onconet.errors import ConfigError
 from onconet.models.backbones import create_backbone
 from onconet.models.fusion import PairedResponseModel
+from onconet.models.graphs import GraphedForward
 from onconet.models.metrics import METRIC_NAMES, ResponseMetrics, metrics_markdown
 
 #: Identifier columns carried by every batch and written with each prediction.
@@ -84,11 +85,11 @@ def suvmax_regression_loss(predicted: torch.Tensor, reported: torch.Tensor) -> t
         >>> float(suvmax_regression_loss(predicted, reported))
         0.0
     """
+    # masked, not indexed: no host synchronisation and fixed shapes (CUDA graphs, model.cuda_graphs)
     known = torch.isfinite(reported)
-    if not bool(known.any()):
-        return predicted.sum() * 0.0
-    target = torch.log1p(reported[known].clamp(min=0.0).to(torch.float32))
-    return F.smooth_l1_loss(predicted[known].float(), target, beta=0.1)
+    target = torch.log1p(torch.where(known, reported, 0.0).clamp(min=0.0).to(torch.float32))
+    losses = F.smooth_l1_loss(predicted.float(), target, beta=0.1, reduction="none")
+    return torch.where(known, losses, 0.0).sum() / known.sum().clamp(min=1)
 
 
 def warmup_cosine_factor(step: int, total_steps: int | None, warmup_steps: int, min_ratio: float) -> float:
@@ -127,6 +128,9 @@ class ResponseModule(pl.LightningModule):
         suvmax_loss_weight: weight of the SUVmax regression loss against the reported values (0: off).
         bf16_autocast: run the forward pass in bfloat16 autocast on CUDA (ignored on the CPU).
         gradient_checkpointing: recompute backbone blocks in the backward pass to save memory.
+        cuda_graphs: on one CUDA device, replay the training forward and backward of full-size batches
+            from CUDA graphs (:mod:`onconet.models.graphs`): the eager step is bound by the host's
+            launching of ~600 kernels. Ignored on the CPU and under DDP (eager there).
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class ResponseModule(pl.LightningModule):
         suvmax_loss_weight: float = 1.0,
         bf16_autocast: bool = True,
         gradient_checkpointing: bool = False,
+        cuda_graphs: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -172,6 +177,11 @@ class ResponseModule(pl.LightningModule):
             dropout=dropout,
             suvmax_head=suvmax_head,
         )
+        # Not submodules (plain attributes): the pair forward shares self.model's parameters, and a
+        # second registration would duplicate them in the state dict.
+        pair_forward = PairForward(self.model, bf16_autocast, autocast_cache=not cuda_graphs)
+        self.__dict__["_pair_forward"] = pair_forward
+        self.__dict__["_graphed_forward"] = GraphedForward(pair_forward) if cuda_graphs else None
         self.val_metrics = ResponseMetrics()
         self.test_metrics = ResponseMetrics()
         self._test_rows: list[dict[str, Any]] = []
@@ -181,6 +191,11 @@ class ResponseModule(pl.LightningModule):
     # forward and steps
     # ------------------------------------------------------------------------------------------------
 
+    def train(self, mode: bool = True) -> ResponseModule:
+        super().train(mode)
+        self._pair_forward.train(mode)  # not a submodule: its mode decides whether a graph may replay
+        return self
+
     def forward(self, baseline: torch.Tensor, followup: torch.Tensor) -> torch.Tensor:
         """Logits (B, 3) in float32, in the order of ``RESPONSE_CLASSES``."""
         return self.forward_with_suvmax(baseline, followup)[0]
@@ -189,10 +204,12 @@ class ResponseModule(pl.LightningModule):
         self, baseline: torch.Tensor, followup: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, 3) and predicted log(1 + hottest-lesion SUVmax) (B, 2), both float32 (or ``None``)."""
-        autocast = self.hparams.bf16_autocast and baseline.is_cuda
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            logits, suvmax = self.model.forward_with_suvmax(baseline, followup)
-        return logits.float(), None if suvmax is None else suvmax.float()
+        graphed = self._graphed_forward
+        if graphed is not None and (self._trainer is None or self.trainer.world_size == 1):
+            outputs = graphed(baseline, followup)
+        else:
+            outputs = self._pair_forward(baseline, followup)
+        return outputs[0], outputs[1] if len(outputs) > 1 else None
 
     def _loss(
         self, batch: dict[str, Any], logits: torch.Tensor, suvmax: torch.Tensor | None, stage: str
@@ -319,6 +336,25 @@ class ResponseModule(pl.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class PairForward(torch.nn.Module):
+    """The paired model's forward in bfloat16 autocast (on CUDA), returning a tuple of float32 tensors.
+
+    ``(logits,)`` or ``(logits, suvmax)``: a tensor-only signature, as CUDA graphs need.
+    ``autocast_cache``: autocast's cache of cast weights (CUDA graphs record the casts instead).
+    """
+
+    def __init__(self, model: torch.nn.Module, bf16_autocast: bool, autocast_cache: bool = True) -> None:
+        super().__init__()
+        self.model, self.bf16_autocast, self.autocast_cache = model, bf16_autocast, autocast_cache
+
+    def forward(self, baseline: torch.Tensor, followup: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        enabled = self.bf16_autocast and baseline.is_cuda
+        autocast = torch.autocast("cuda", torch.bfloat16, enabled=enabled, cache_enabled=self.autocast_cache)
+        with autocast:
+            logits, suvmax = self.model.forward_with_suvmax(baseline, followup)
+        return (logits.float(),) if suvmax is None else (logits.float(), suvmax.float())
 
 
 def prediction_rows(batch: dict[str, Any], probs: torch.Tensor) -> list[dict[str, Any]]:
