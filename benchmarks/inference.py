@@ -53,6 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from onconet.data.dicom import assemble_volume, pixel_matrix, read_series  # noqa: E402
+from onconet.data.discovery import _sorted_files, group_runs, read_runs, split_tree  # noqa: E402
 from onconet.data.header import header_number  # noqa: E402
 from onconet.data.resample import resample_ct_to_pet  # noqa: E402
 from onconet.data.slices import walk  # noqa: E402
@@ -67,6 +68,13 @@ from onconet.inference.dataset import (  # noqa: E402
 from onconet.inference.plan import PairJob, plan_inference  # noqa: E402
 from onconet.inference.runner import infer  # noqa: E402
 from onconet.models.module import ResponseModule  # noqa: E402
+
+try:  # infer's discovery processes (older trees: one per DataLoader worker)
+    from onconet.inference.plan import discovery_processes
+except ImportError:  # before/after runs of older commits with this script
+
+    def discovery_processes(num_workers: int) -> int:
+        return max(1, num_workers)
 
 
 def demo_model_settings() -> tuple[dict, dict]:
@@ -249,6 +257,22 @@ def time_compressed(dicom: Path, jobs: list[PairJob], copy: Path, pairs: int) ->
     return {name: total / pairs for name, total in totals.items()}
 
 
+def time_discovery_parts(dicom: Path, subtrees: int = 16) -> tuple[float, float, int]:
+    """Per file, in this process: the header reading of discovery (``read_runs`` over the files of the
+    first ``subtrees`` subtrees, as one worker task does) and the caller's grouping of its runs; seconds,
+    and the files in the whole tree."""
+    tasks = split_tree(dicom, 1)
+    files = [f for path, is_dir in tasks[:subtrees] for f in (_sorted_files(path) if is_dir else [path])]
+    read_runs(files[:200])  # warm-up
+    t0 = time.perf_counter()
+    runs = read_runs(files)
+    t1 = time.perf_counter()
+    group_runs(runs)
+    t2 = time.perf_counter()
+    total = sum(len(names) for _where, _dirs, names in os.walk(dicom))
+    return (t1 - t0) / len(files), (t2 - t1) / len(files), total
+
+
 def time_model(module: ResponseModule, spatial: tuple[int, int, int], batch: int, device: str) -> float:
     """Seconds per pair of the model's forward on ready batches (after warm-up)."""
     module = module.to(device).eval()
@@ -342,9 +366,13 @@ class LoopTimes(Callback):
     """Wall-clock times of ``infer``'s prediction loop: its start, each batch's start and end and size."""
 
     def __init__(self) -> None:
+        self.setup_at = 0.0  # Lightning's setup hook: the device is set up, the model not yet moved by it
         self.start = 0.0
         self.batches: list[tuple[float, float, int]] = []  # (start, end, pairs)
         self._batch_start = 0.0
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.setup_at = time.perf_counter()
 
     def on_predict_start(self, trainer, pl_module) -> None:
         self.start = time.perf_counter()
@@ -372,9 +400,41 @@ def end_to_end_phases(started: float, ended: float, loop: LoopTimes) -> dict[str
     }
 
 
+#: infer's own steps (``InferenceSummary.marks``, seconds from its start), in the order they end
+MARKS = (
+    ("checkpoint", "checkpoint loaded"),
+    ("trainer", "Trainer made, model -> device started (one CUDA device: in a thread)"),
+    ("discovery", "discovery done (its processes started at 0)"),
+    ("plan", "pairs planned, predictions.csv read"),
+    ("workers started", "DataLoader workers started"),
+    ("device ready", "model on the device (thread joined)"),
+    ("lightning setup", "Lightning's setup hook"),
+    ("loop start", "prediction loop starts"),
+    ("first batch", "first batch on the device"),
+    ("loop end", "last batch predicted"),
+)
+
+
+def mark_lines(marks: dict[str, float], loop: LoopTimes, started: float, total: float) -> list[str]:
+    """When each of ``infer``'s steps ended (its own marks where it records them; Lightning's hooks and the
+    first batch from the benchmark's callback)."""
+    marks = dict(marks)
+    marks.setdefault("lightning setup", loop.setup_at - started)
+    marks.setdefault("loop start", loop.start - started)
+    marks.setdefault("first batch", loop.batches[0][0] - started)
+    lines = ["", "| `infer` step | ended at, s | step, s |", "|---|---:|---:|"]
+    previous = 0.0
+    for key, name in sorted(((k, n) for k, n in MARKS if k in marks), key=lambda item: marks[item[0]]):
+        lines.append(f"| {name} | {marks[key]:.2f} | {marks[key] - previous:.2f} |")
+        previous = marks[key]
+    lines.append(f"| end (tables merged) | {total:.2f} | {total - previous:.2f} |")
+    return lines
+
+
 def bound_lines(
     phases: dict[str, float], pairs: int, total: float, planning: float, stages: dict[str, float],
     floor: float, workers: int, transfer: dict[str, float] | None = None, parallel: float | None = None,
+    processes: int | None = None,
 ) -> list[str]:  # fmt: skip
     """The end-to-end breakdown and what bounds it: the steady state against the ceilings the workers'
     data path, the byte floor and the model allow."""
@@ -413,7 +473,7 @@ def bound_lines(
         f"| **end to end** (`infer()`) | {total:.2f} | 100 % | {pairs / total:.2f} |",
         f"| before the loop (checkpoint, discovery + planning, trainer and device set-up) | "
         f"{phases['before loop']:.2f} | {100 * phases['before loop'] / total:.0f} % | - |",
-        f"| of which discovery + planning ({lanes} processes, timed alone) | {planning:.2f} | "
+        f"| of which discovery + planning ({processes or lanes} processes, timed alone) | {planning:.2f} | "
         f"{100 * planning / total:.0f} % | {pairs / planning:.2f} |",
         f"| start-up (loop start -> first batch on the device: workers start, first batch read) | "
         f"{phases['start-up']:.2f} | {100 * phases['start-up'] / total:.0f} % | - |",
@@ -454,6 +514,50 @@ def bound_lines(
     return lines
 
 
+def end_to_end_only(
+    args: argparse.Namespace, dicom: Path, ckpt: Path, work: Path, planning: float, processes: int
+) -> None:
+    """``--end-to-end-only``: ``infer()`` over the export with its phases and steps, nothing else."""
+    loop = LoopTimes()
+    started = time.perf_counter()
+    summary = infer(dicom, ckpt, work / "out", batch_size=args.batch_size, num_workers=args.num_workers,
+                    progress=False, callbacks=[loop])  # fmt: skip
+    ended = time.perf_counter()
+    total = ended - started
+    pairs = summary.pairs_planned
+    phases = end_to_end_phases(started, ended, loop)
+    steady = phases["steady pairs"] / phases["steady"]
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    lines = [
+        f"### onconet infer end to end on {device}: {pairs} pairs, batch {args.batch_size}, "
+        f"{args.num_workers} workers",
+        "",
+        "| phase | s | share of end to end | pairs / s |",
+        "|---|---:|---:|---:|",
+        f"| **end to end** (`infer()`) | {total:.2f} | 100 % | {pairs / total:.2f} |",
+        f"| discovery + planning ({processes} processes, timed alone before) | {planning:.2f} | "
+        f"{100 * planning / total:.0f} % | {pairs / planning:.2f} |",
+        *(
+            f"| {name} | {phases[key]:.2f} | {100 * phases[key] / total:.0f} % | - |"
+            for key, name in (
+                ("before loop", "before the loop"),
+                ("start-up", "start-up to the first batch"),
+                ("first batch", "first batch predicted"),
+            )
+        ),
+        f"| steady state ({phases['steady pairs']} pairs) | {phases['steady']:.2f} | "
+        f"{100 * phases['steady'] / total:.0f} % | {steady:.2f} |",
+        f"| after the loop (merge) | {phases['after loop']:.2f} | {100 * phases['after loop'] / total:.0f} % "
+        "| - |",
+        *mark_lines(getattr(summary, "marks", {}), loop, started, total),
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dicom", type=Path, help="an existing export (default: a synthetic cohort)")
@@ -470,6 +574,8 @@ def main() -> None:
                         help="pairs re-encoded RLE Lossless and read again (0: skip)")  # fmt: skip
     parser.add_argument("--parallel-pairs", type=int, default=3,
                         help="pairs each worker loads in the parallel data-path timing")  # fmt: skip
+    parser.add_argument("--end-to-end-only", action="store_true",
+                        help="only discovery alone and infer() with its phases")  # fmt: skip
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args()
     torch.set_float32_matmul_precision("high")
@@ -489,9 +595,13 @@ def main() -> None:
     ckpt = work / "model.ckpt"
     module = write_checkpoint(ckpt, model_kwargs, data)
 
+    processes = discovery_processes(args.num_workers)
     started = time.perf_counter()
-    jobs = plan_inference(dicom, workers=max(1, args.num_workers)).jobs  # what infer does first, timed alone
+    jobs = plan_inference(dicom, workers=processes).jobs  # what infer does first, timed alone
     planning = time.perf_counter() - started
+    if args.end_to_end_only:
+        return end_to_end_only(args, dicom, ckpt, work, planning, processes)
+    per_file, grouping, files = time_discovery_parts(dicom)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a DataLoader worker of infer, which also freezes the imports' objects
@@ -543,7 +653,7 @@ def main() -> None:
         "| 100 % |",
         f"| **end to end** (`infer`, incl. discovery {summary.pairs_planned} pairs) | "
         f"{1000 * end_to_end / summary.pairs_planned:.1f} | {summary.pairs_planned / end_to_end:.2f} | - |",
-        f"| of which discovery + planning ({max(1, args.num_workers)} processes, timed alone) | "
+        f"| of which discovery + planning ({processes} processes, timed alone) | "
         f"{1000 * planning / summary.pairs_planned:.1f} | {summary.pairs_planned / planning:.2f} | - |",
         f"| of which the predict loop (workers start, read..model, write) | "
         f"{1000 * summary.loop_seconds / summary.pairs_planned:.1f} | "
@@ -564,8 +674,16 @@ def main() -> None:
     ]
     lines += bound_lines(
         end_to_end_phases(started, ended, loop), summary.pairs_planned, end_to_end, planning, stages, floor,
-        args.num_workers, transfer, parallel,
+        args.num_workers, transfer, parallel, processes,
     )  # fmt: skip
+    lines += mark_lines(getattr(summary, "marks", {}), loop, started, end_to_end)
+    lines += [
+        "",
+        f"Discovery alone: {planning:.2f} s for {files} files over {processes} processes. In one process: "
+        f"headers {1e6 * per_file:.1f} us per file, the caller's grouping {1e6 * grouping:.1f} us per file; "
+        f"{files} files x headers / {processes} processes + grouping = "
+        f"{files * per_file / processes + files * grouping:.2f} s.",
+    ]
     if compressed is not None:
         compressed_read = sum(compressed.values())
         overhead = (compressed["parse"] + compressed["assemble"]) / compressed_read

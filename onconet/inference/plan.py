@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from onconet.data.dicom import Discovery, StudyRecord, discover
+from onconet.data.discovery import available_cpus
 from onconet.data.pairs import form_pairs
 from onconet.data.study import choose_series
 from onconet.errors import OncoNetError
@@ -118,3 +119,9 @@ def plan_inference(
 ) -> InferencePlan:
     """Discover ``dicom_dir`` (headers only, ``workers`` processes) and plan its pairs."""
     return plan_from_discovery(discover(dicom_dir, workers=workers), pairs_mode)
+
+
+def discovery_processes(num_workers: int) -> int:
+    """Processes that read the headers in ``onconet infer``: every core when the pairs are loaded in worker
+    processes (those start after discovery, so the cores are free), else only this process."""
+    return available_cpus() if num_workers > 0 else 1

@@ -18,7 +18,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,15 @@ from lightning.pytorch.callbacks import Callback
 from tqdm import tqdm
 
 from onconet import __version__
+from onconet.data.discovery import start_discovery
 from onconet.data.pairs import PAIR_MODES
 from onconet.errors import ConfigError
 from onconet.inference.batching import PairBatches
 from onconet.inference.checkpoint import LoadedCheckpoint, load_checkpoint
 from onconet.inference.dataset import DicomPairDataset
+from onconet.inference.device import prepare_device
 from onconet.inference.figures import save_pair_figure
-from onconet.inference.plan import plan_inference
+from onconet.inference.plan import discovery_processes, plan_from_discovery
 from onconet.inference.writer import (
     CsvPredictionWriter,
     existing_predictions,
@@ -119,6 +121,8 @@ class InferenceSummary:
     world_size: int = 1
     checkpoint_sha256: str = ""
     rank: int = 0  # DDP ranks other than 0 return before the merge and print nothing
+    #: seconds from the start of the run at which each step ended (see :func:`infer`)
+    marks: dict[str, float] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The human-readable final summary."""
@@ -197,47 +201,75 @@ def _infer(
     callbacks: Sequence[Callback],
 ) -> InferenceSummary:
     started = time.perf_counter()
+    marks: dict[str, float] = {}
+
+    def mark(step: str) -> None:
+        marks[step] = time.perf_counter() - started
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    loaded = ckpt if isinstance(ckpt, LoadedCheckpoint) else load_checkpoint(ckpt)
-    plan = plan_inference(dicom_dir, pairs_mode, workers=max(1, num_workers))
-    done = existing_predictions(out_dir, loaded.sha256)
-    jobs = [job for job in plan.jobs if job.key not in done]
-    summary = InferenceSummary(
-        out_dir, len(plan.jobs), len(plan.jobs) - len(jobs), len(jobs), checkpoint_sha256=loaded.sha256
-    )
-    rank = 0
-    if jobs:
-        dataset = DicomPairDataset(jobs, cache_dir, loaded.data_settings, figures=figures)
-        writer = CsvPredictionWriter(
-            out_dir, run_id, {"checkpoint_sha256": loaded.sha256, "onconet_version": __version__}
+    device = None
+    try:
+        # Discovery runs in worker processes from here on; meanwhile this process loads the checkpoint, makes
+        # the Trainer and (one CUDA device) starts moving the model, instead of doing all that afterwards.
+        with start_discovery(dicom_dir, discovery_processes(num_workers)) as pending:
+            loaded = ckpt if isinstance(ckpt, LoadedCheckpoint) else load_checkpoint(ckpt)
+            mark("checkpoint")
+            writer = CsvPredictionWriter(
+                out_dir, run_id, {"checkpoint_sha256": loaded.sha256, "onconet_version": __version__}
+            )
+            extra: list[Callback] = [PairFigures(out_dir / "figures")] if figures else []
+            progress_bar = PairProgress(0, progress)  # the total is known after planning
+            trainer = pl.Trainer(
+                accelerator=accelerator,
+                devices=devices,
+                strategy="ddp" if devices > 1 else "auto",
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                default_root_dir=out_dir,
+                callbacks=[writer, progress_bar, *extra, *callbacks],
+            )
+            predictor = PairPredictor(loaded.module)
+            device = prepare_device(predictor, trainer.strategy.root_device, trainer.world_size)
+            mark("trainer")
+            found = pending.result()
+        mark("discovery")
+        plan = plan_from_discovery(found, pairs_mode)
+        done = existing_predictions(out_dir, loaded.sha256)
+        jobs = [job for job in plan.jobs if job.key not in done]
+        mark("plan")
+        summary = InferenceSummary(
+            out_dir, len(plan.jobs), len(plan.jobs) - len(jobs), len(jobs), checkpoint_sha256=loaded.sha256
         )
-        extra: list[Callback] = [PairFigures(out_dir / "figures")] if figures else []
-        progress_bar = PairProgress(len(jobs), progress)
-        trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            strategy="ddp" if devices > 1 else "auto",
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=out_dir,
-            callbacks=[writer, progress_bar, *extra, *callbacks],
-        )
-        # the workers load single pairs, this process batches them (see onconet.inference.batching)
-        batches = PairBatches(dataset, batch_size, num_workers, placement=lambda: _placement(trainer))
-        if devices == 1:  # the workers read the first pairs while the model goes to the device
-            batches.start()
-        try:
-            with warnings.catch_warnings():  # Lightning: batch indices are known only from its samplers
-                warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
-                trainer.predict(PairPredictor(loaded.module), dataloaders=batches, return_predictions=False)
-        finally:
-            batches.close()
-        trainer.strategy.barrier()
-        rank = trainer.global_rank
-        summary.loop_seconds = time.perf_counter() - progress_bar.started
-        summary.world_size = trainer.world_size
+        summary.marks = marks
+        rank = 0
+        if jobs:
+            dataset = DicomPairDataset(jobs, cache_dir, loaded.data_settings, figures=figures)
+            progress_bar.total = len(jobs)
+            # the workers load single pairs, this process batches them (see onconet.inference.batching)
+            batches = PairBatches(dataset, batch_size, num_workers, placement=lambda: _placement(trainer))
+            if devices == 1:  # the workers read the first pairs while the model goes to the device
+                batches.start()
+            mark("workers started")
+            try:
+                if device is not None:
+                    device.wait()
+                    mark("device ready")
+                with warnings.catch_warnings():  # Lightning: batch indices are known only from its samplers
+                    warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+                    trainer.predict(predictor, dataloaders=batches, return_predictions=False)
+            finally:
+                batches.close()
+            trainer.strategy.barrier()
+            rank = trainer.global_rank
+            marks["loop start"] = progress_bar.started - started
+            mark("loop end")
+            summary.loop_seconds = time.perf_counter() - progress_bar.started
+            summary.world_size = trainer.world_size
+    finally:
+        if device is not None:
+            device.join()  # no thread outlives the run (a run with nothing to predict, or a failure)
     if rank != 0:
         summary.rank = rank
         return summary
