@@ -114,6 +114,15 @@ VARIANTS: dict[str, tuple] = {
         {"state_feature_block": 128, "state_separate_z": True, "state_transposed": False},
         {"state_feature_block": 64, "state_separate_z": True, "state_symmetric": True},
         {"state_feature_block": 64, "state_separate_z": False, "state_symmetric": True},
+        # session 6: the linear and constant rows in the z program, with and without symmetric blocks
+        {"state_feature_block": 64, "state_separate_z": True, "state_linear_with_z": True},
+        {
+            "state_feature_block": 64,
+            "state_separate_z": True,
+            "state_symmetric": False,
+            "state_linear_with_z": True,
+            "state_num_stages": 2,
+        },
         # the combinations benchmarks/kernels.py times
         {
             "state_feature_block": 64,
@@ -149,7 +158,13 @@ def _short(field: str) -> str:
     return field.removeprefix("state_").replace("feature_block", "fb").replace("_symmetric", "_sym")
 
 
-def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
+def _use_config(config: dict) -> None:
+    """Launch-config overrides (``--config``) for the whole process (also in each case's worker)."""
+    taylor_triton.set_config(dataclasses.replace(taylor_triton.current_config(), **config))
+
+
+def _taylor_case(device: torch.device, small: bool, index: int, config: dict | None = None) -> Result:
+    _use_config(config or {})
     name, case = taylor_cases(small)[index]
     t0 = time.perf_counter()
     seed = (time.time_ns() + index) % 2**31
@@ -185,20 +200,24 @@ def _taylor_case(device: torch.device, small: bool, index: int) -> Result:
     return Result(f"taylor {name} (seed {seed})", errors, TOLERANCE[dtype], time.perf_counter() - t0, note)
 
 
-def check_taylor(device: torch.device, small: bool, only: list[str] | None = None) -> list[Result]:
+def check_taylor(
+    device: torch.device, small: bool, only: list[str] | None = None, config: dict | None = None
+) -> list[Result]:
     """The cases (those whose name holds a string of ``only``, if given) run in parallel processes on a
-    GPU, so that their Triton compilations overlap."""
+    GPU, so that their Triton compilations overlap; ``config``: launch-config overrides for all of them."""
+    config = config or {}
+    _use_config(config)
     names = [name for name, _ in taylor_cases(small)]
     indices = [i for i, name in enumerate(names) if not only or any(text in name for text in only)]
     if device.type == "cuda":
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(len(indices), mp_context=context) as pool:
-            futures = [pool.submit(_taylor_case, device, small, i) for i in indices]
+            futures = [pool.submit(_taylor_case, device, small, i, config) for i in indices]
             for future in concurrent.futures.as_completed(futures):
                 print(_row(future.result()), flush=True)  # as they finish: a run cut short keeps them
             results = [future.result() for future in futures]
     else:
-        results = [_taylor_case(device, small, i) for i in indices]
+        results = [_taylor_case(device, small, i, config) for i in indices]
     return [*results, check_taylor_determinism(device, small)]
 
 
@@ -287,6 +306,22 @@ def check_mixers(device: torch.device, small: bool) -> list[Result]:
             )
         )
 
+    # The default strategy (planes, MIX_CONFIG as is) at shapes that are multiples of no tile size: grid
+    # sides padded to 16/32/64 (the last one's 64 × 64 planes fall back to the axes), channel counts
+    # that leave partial channel blocks.
+    odd_shapes = [(1, 5, 6, 7, 40), (2, 3, 17, 5, 3), (1, 2, 40, 33, 2)]
+    odd_shapes += [] if small else [(2, 23, 29, 31, 200), (2, 31, 30, 29, 130), (1, 45, 37, 50, 72)]
+    for shape in odd_shapes:
+        xo = torch.randn(*shape, device=device, dtype=torch.float64)
+        wo = [torch.randn(n, n, device=device, dtype=torch.float64) / n**0.5 for n in shape[1:4]]
+        results.append(
+            _check(
+                f"monarch_mix_3d {shape} default ({monarch_triton.MIX_CONFIG.strategy})",
+                dtype,
+                functools.partial(_with_mix_config, monarch_triton.MIX_CONFIG, mix, [xo, *wo], dtype),
+            )
+        )
+
     tokens, nblocks, block = (64, 4, 16) if small else (65536, 16, 16)
     xl = torch.randn(tokens, nblocks * block, device=device, dtype=torch.float64)
     left = torch.randn(nblocks, block, block, device=device, dtype=torch.float64) / block**0.5
@@ -299,7 +334,33 @@ def check_mixers(device: torch.device, small: bool) -> list[Result]:
             lambda: compare_op(linear, kernels.monarch_linear_reference, [xl, left, right], dtype),
         )
     )
+    # Row counts that are multiples of no tile, in > out, a single block (the permutation is the identity).
+    odd_linear = [((3, 100), 4, 16, 16, 32), ((37,), 2, 16, 32, 16), ((5, 3), 1, 32, 16, 16)]
+    odd_linear += [] if small else [((3, 23339), 4, 16, 16, 32), ((70001,), 8, 32, 32, 16)]
+    for rows, nb, mid, in_block, out_block in odd_linear:
+        xo = torch.randn(*rows, nb * in_block, device=device, dtype=torch.float64)
+        lo = torch.randn(nb, out_block, mid, device=device, dtype=torch.float64) / mid**0.5
+        ro = torch.randn(nb, mid, in_block, device=device, dtype=torch.float64) / in_block**0.5
+        results.append(
+            _check(
+                f"monarch_linear rows {rows}, {nb} blocks, mid {mid}, in {in_block}, out {out_block}",
+                dtype,
+                functools.partial(
+                    _with_poison, linear, kernels.monarch_linear_reference, [xo, lo, ro], dtype
+                ),
+            )
+        )
     return results
+
+
+def _with_poison(op, reference, inputs: list[torch.Tensor], dtype: torch.dtype) -> dict[str, float]:
+    """compare_op with the Monarch module's output buffers poisoned with NaN."""
+    saved = monarch_triton.POISON_OUTPUTS
+    monarch_triton.POISON_OUTPUTS = True
+    try:
+        return compare_op(op, reference, inputs, dtype)
+    finally:
+        monarch_triton.POISON_OUTPUTS = saved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cases", nargs="+", metavar="TEXT", help="only the Taylor cases whose name holds one of these"
     )
+    parser.add_argument(
+        "--config", nargs="+", default=[], metavar="FIELD=VALUE", help="Taylor launch-config overrides"
+    )
     args = parser.parse_args(argv)
+    config = taylor_triton.parse_overrides(args.config)
     if torch.cuda.is_available():
         device = torch.device("cuda")
         print(f"GPU check on {torch.cuda.get_device_name(0)}", flush=True)
@@ -325,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     torch.manual_seed(int(time.time()))
-    results = [] if args.mixers_only else check_taylor(device, args.small, args.cases)
+    if config:
+        print(f"Taylor launch-config overrides: {config}", flush=True)
+    results = [] if args.mixers_only else check_taylor(device, args.small, args.cases, config)
     if not args.taylor_only:
         results += check_mixers(device, args.small)
     print("\n| check | relative errors | limit | s | result |\n| --- | --- | ---: | ---: | --- |")

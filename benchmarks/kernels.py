@@ -385,23 +385,51 @@ VARIANTS: dict[str, dict] = {
     "whole-state kernel": {"state_feature_block": 0},
     "output kernel symmetric": {"output_symmetric": True},
     "z products exact float32": {"z_products_tf32": False},
+    # Session 6: the linear and constant rows of S in the z program (4 programs per chunk, not 5), the
+    # state kernel's number of chunks and its pipelining depth.
+    "linear rows in the z program": {"state_linear_with_z": True},
+    "linear rows in the z program, 3 state programs per SM": {
+        "state_linear_with_z": True, "state_programs_per_sm": 3,
+    },
+    "linear rows in the z program, 6 state programs per SM": {
+        "state_linear_with_z": True, "state_programs_per_sm": 6,
+    },
+    "linear rows in the z program, 8 state programs per SM": {
+        "state_linear_with_z": True, "state_programs_per_sm": 8,
+    },
+    "default, state loop 2 stages": {"state_num_stages": 2},
+    "default, state loop 4 stages": {"state_num_stages": 4},
+    "linear rows in the z program, state loop 2 stages": {"state_linear_with_z": True, "state_num_stages": 2},
 }  # fmt: skip
 
 
-def compare_variants(n: int, names: list[str], log: Callable[[str], None], workers: int = 0) -> None:
-    """GPU time (CUDA-graph replay: no host gaps) and wall time of each launch-config variant (all, or
-    those whose label contains one of ``names``), then each one's per-kernel profile."""
-    chosen = {label: o for label, o in VARIANTS.items() if not names or any(x in label for x in names)}
+def compare_variants(
+    n: int, names: list[str], log: Callable[[str], None], workers: int = 0, rounds: int = 1
+) -> None:
+    """GPU time (CUDA-graph replay: no host gaps) of each launch-config variant (all, or those whose label
+    is one of ``names`` or, if none is, contains one), in ``rounds`` interleaved rounds; then the wall
+    time and the per-kernel profile of each."""
+    exact = [label for label in VARIANTS if label in names]
+    chosen = {
+        label: o
+        for label, o in VARIANTS.items()
+        if label in exact or not names or (not exact and any(x in label for x in names))
+    }
     if workers:
         t0 = time.perf_counter()
         base = taylor_triton.current_config()
         configs = [dataclasses.replace(base, **overrides) for overrides in chosen.values()]
         done = precompile(configs, n, workers)
         log(f"precompiled {done}/{len(configs)} variants in {time.perf_counter() - t0:.0f} s")
-    log(f"Variants at N={n:,}, CUDA-graph replay and wall time (forward, forward+backward):")
+    log(f"Variants at N={n:,}, CUDA-graph replay (forward, forward+backward), {rounds} interleaved rounds:")
+    for round_index in range(1, rounds + 1):
+        for label, overrides in chosen.items():
+            with taylor_triton.launch_config(**overrides):
+                tag = f"round {round_index}, {label}"
+                graph_times(n, lambda line, tag=tag: log(f"  {tag}: {line}"))
+    log("Wall time per call (do_bench median, host launches included):")
     for label, overrides in chosen.items():
         with taylor_triton.launch_config(**overrides):
-            graph_times(n, lambda line, label=label: log(f"  {label}: {line}"))
             wall_times(n, lambda line, label=label: log(f"  {label}: {line}"))
     # Last: the profiler's hooks stay in the process and slow every later launch on the host.
     for label, overrides in chosen.items():
@@ -532,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="GPU and wall time of each launch-config variant (or those whose label holds a NAME), then stop",
     )
+    parser.add_argument("--rounds", type=int, default=1, help="with --variants: interleaved rounds")
     parser.add_argument("--no-fla", action="store_true", help="leave out the fla anchors")
     parser.add_argument("--no-mixers", action="store_true", help="do not run benchmarks/kernels_mixers.py")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -583,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         taylor_triton.set_config(best)
     log(f"Launch config: {taylor_triton.current_config()}")
     if args.variants is not None:
-        compare_variants(32768, args.variants, log, args.precompile)
+        compare_variants(32768, args.variants, log, args.precompile, args.rounds)
         return 0
 
     with_fla = not args.no_fla and importlib.util.find_spec("fla") is not None

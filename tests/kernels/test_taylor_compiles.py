@@ -69,6 +69,7 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
         pairs = (8, 8) if config.state_symmetric else (config.state_feature_block // 16, 16)
         quad = 3 if config.state_symmetric else 256 // config.state_feature_block
         state |= {"PAIR_I": pairs[0], "PAIR_J": pairs[1], "QUAD_PROGRAMS": quad}
+        state |= {"LINEAR_WITH_Z": config.state_linear_with_z and config.state_separate_z}
     else:
         state_kernel, state = "_state_partial_kernel", common
     found = [

@@ -217,6 +217,19 @@ def test_triton_state_kernel_variants(
     )
 
 
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_triton_state_kernel_linear_rows_in_the_z_program(seeded_generator, kernel_device, symmetric):
+    # S1 = Σ k vᵀ and S0 = Σ v accumulated by the z program (one program fewer per chunk): its rows of
+    # the partial buffers are the only ones written for them (poisoned otherwise). Masked forward,
+    # dden-weighted backward, d = 5 and 16, a short last chunk; two pipelining depths of the loop.
+    config = {"state_feature_block": 64, "state_separate_z": True, "state_symmetric": symmetric}
+    config |= {"state_linear_with_z": True, "query_backward": "state_kernel"}
+    config |= {"state_num_stages": 2 if symmetric else 4}
+    _masked_float32_then_float16(
+        config, seeded_generator, kernel_device, (2, 2, 101, 16, 40), (1, 2, 70, 5, 16)
+    )
+
+
 def test_triton_symmetric_output_kernel_and_tf32_z_products(seeded_generator, kernel_device):
     # Three of the four (8 × 8) blocks of q⊗q, the (0, 1) one twice; d = 11 leaves the second half
     # partly masked. tf32 applies to 16-bit inputs only (float32 stays exact).
