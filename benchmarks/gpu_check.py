@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cases", nargs="+", metavar="TEXT", help="only the Taylor cases whose name holds one of these"
     )
     parser.add_argument(
-        "--config", nargs="+", default=[], metavar="FIELD=VALUE", help="Taylor launch-config overrides"
+        "--config", nargs="*", default=[], metavar="FIELD=VALUE", help="Taylor launch-config overrides"
     )
     args = parser.parse_args(argv)
     config = taylor_triton.parse_overrides(args.config)

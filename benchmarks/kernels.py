@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import dataclasses
 import importlib.util
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -312,7 +313,7 @@ def sweep(n: int = 32768, log: Callable[[str], None] = print) -> taylor_triton.L
     return best
 
 
-def graph_times(n: int, log: Callable[[str], None]) -> None:
+def graph_times(n: int, log: Callable[[str], None]) -> tuple[float, float] | None:
     """Forward and forward+backward of ours replayed from a CUDA graph: the GPU time without the host's
     launch gaps (the wall-clock tables include them)."""
     q, k, v = _inputs(n)
@@ -341,8 +342,9 @@ def graph_times(n: int, log: Callable[[str], None]) -> None:
             times.append(time_ms(graph.replay))
     except Exception as exc:  # a capture failure is reported, not fatal
         log(f"N={n:,}: CUDA-graph replay failed: {type(exc).__name__}: {str(exc)[:160]}")
-        return
+        return None
     log(f"N={n:,}: CUDA-graph replay of ours: forward {times[0]:.3f} ms, forward+backward {times[1]:.3f} ms")
+    return times[0], times[1]
 
 
 def wall_times(n: int, log: Callable[[str], None]) -> None:
@@ -404,11 +406,17 @@ VARIANTS: dict[str, dict] = {
 
 
 def compare_variants(
-    n: int, names: list[str], log: Callable[[str], None], workers: int = 0, rounds: int = 1
+    n: int,
+    names: list[str],
+    log: Callable[[str], None],
+    workers: int = 0,
+    rounds: int = 1,
+    best_to: Path | None = None,
 ) -> None:
     """GPU time (CUDA-graph replay: no host gaps) of each launch-config variant (all, or those whose label
-    is one of ``names`` or, if none is, contains one), in ``rounds`` interleaved rounds; then the wall
-    time and the per-kernel profile of each."""
+    is one of ``names`` or, if none is, contains one), in ``rounds`` interleaved rounds, and their medians;
+    then the wall time and the per-kernel profile of each. ``best_to``: the overrides (FIELD=VALUE, one
+    a line) of the variant with the least median forward+backward time, for ``gpu_check.py --config``."""
     exact = [label for label in VARIANTS if label in names]
     chosen = {
         label: o
@@ -422,11 +430,30 @@ def compare_variants(
         done = precompile(configs, n, workers)
         log(f"precompiled {done}/{len(configs)} variants in {time.perf_counter() - t0:.0f} s")
     log(f"Variants at N={n:,}, CUDA-graph replay (forward, forward+backward), {rounds} interleaved rounds:")
+    measured: dict[str, list[tuple[float, float]]] = {label: [] for label in chosen}
     for round_index in range(1, rounds + 1):
         for label, overrides in chosen.items():
             with taylor_triton.launch_config(**overrides):
                 tag = f"round {round_index}, {label}"
-                graph_times(n, lambda line, tag=tag: log(f"  {tag}: {line}"))
+                found = graph_times(n, lambda line, tag=tag: log(f"  {tag}: {line}"))
+            if found is not None:
+                measured[label].append(found)
+    medians = {
+        label: (statistics.median([f for f, _ in times]), statistics.median([b for _, b in times]))
+        for label, times in measured.items()
+        if times
+    }
+    log(f"Medians over the rounds (GPU time, forward / forward+backward ms, N={n:,}):")
+    for label, (fwd, both) in sorted(medians.items(), key=lambda item: item[1][1]):
+        forwards, boths = [f for f, _ in measured[label]], [b for _, b in measured[label]]
+        log(
+            f"  {label}: {fwd:.3f} / {both:.3f} (ranges {min(forwards):.3f}-{max(forwards):.3f} / "
+            f"{min(boths):.3f}-{max(boths):.3f})"
+        )
+    if best_to is not None and medians:
+        best = min(medians, key=lambda label: medians[label][1])
+        log(f"Least median forward+backward: {best}")
+        best_to.write_text("".join(f"{field}={value}\n" for field, value in chosen[best].items()))
     log("Wall time per call (do_bench median, host launches included):")
     for label, overrides in chosen.items():
         with taylor_triton.launch_config(**overrides):
@@ -561,6 +588,9 @@ def main(argv: list[str] | None = None) -> int:
         help="GPU and wall time of each launch-config variant (or those whose label holds a NAME), then stop",
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --variants: interleaved rounds")
+    parser.add_argument(
+        "--best-to", type=Path, help="with --variants: write the fastest variant's overrides to this file"
+    )
     parser.add_argument("--no-fla", action="store_true", help="leave out the fla anchors")
     parser.add_argument("--no-mixers", action="store_true", help="do not run benchmarks/kernels_mixers.py")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -612,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         taylor_triton.set_config(best)
     log(f"Launch config: {taylor_triton.current_config()}")
     if args.variants is not None:
-        compare_variants(32768, args.variants, log, args.precompile, args.rounds)
+        compare_variants(32768, args.variants, log, args.precompile, args.rounds, args.best_to)
         return 0
 
     with_fla = not args.no_fla and importlib.util.find_spec("fla") is not None
