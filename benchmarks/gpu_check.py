@@ -86,7 +86,11 @@ def taylor_cases(small: bool) -> list[tuple[str, dict]]:
         ),
         (
             "headline, the other output kernel and z products",
-            {"shape": headline, "dtype": torch.bfloat16, "variants": ("output_symmetric", "z_products_tf32")},
+            {
+                "shape": headline,
+                "dtype": torch.bfloat16,
+                "variants": ("output_symmetric", "z_products_tf32", "output_launch"),
+            },
         ),
         (
             "B2 H4 N20000 d16 D128 bf16 mask",
@@ -105,6 +109,10 @@ VARIANTS: dict[str, tuple] = {
     "prefetch_grads": (False, True),
     "output_symmetric": (False, True),
     "z_products_tf32": (False, True),
+    "output_launch": (  # session 6: the output kernel's q prefetch, 3 programs per SM at 168 registers
+        {"output_prefetch": True},
+        {"output_prefetch": True, "output_programs_per_sm": 3, "output_max_registers": 168},
+    ),
     # Launch-config overrides: the whole-state kernel and the feature-block ones (benchmarks/kernels.py).
     "state_kernel": (
         {"state_feature_block": 0},

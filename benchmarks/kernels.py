@@ -402,6 +402,16 @@ VARIANTS: dict[str, dict] = {
     "default, state loop 2 stages": {"state_num_stages": 2},
     "default, state loop 4 stages": {"state_num_stages": 4},
     "linear rows in the z program, state loop 2 stages": {"state_linear_with_z": True, "state_num_stages": 2},
+    # Session 6: the output kernel's q prefetch and three programs per multiprocessor (168 registers).
+    "output kernel prefetch": {"output_prefetch": True},
+    "output kernel 3 programs per SM": {"output_programs_per_sm": 3, "output_max_registers": 168},
+    "output kernel prefetch, 3 programs per SM": {
+        "output_prefetch": True, "output_programs_per_sm": 3, "output_max_registers": 168,
+    },
+    "linear rows in the z program, output kernel prefetch, 3 programs per SM": {
+        "state_linear_with_z": True, "output_prefetch": True, "output_programs_per_sm": 3,
+        "output_max_registers": 168,
+    },
 }  # fmt: skip
 
 

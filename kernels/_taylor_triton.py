@@ -88,6 +88,11 @@ class LaunchConfig:
             a separate linear program, whose 64-row tile of products held 17 non-zero rows.
         state_num_stages: software-pipelining depth of the feature-block state kernel's token loop (its
             k, v loads are async copies); None: ``num_stages``.
+        output_prefetch: the output kernel loads the next tile's q before this tile's math.
+        output_programs_per_sm: target programs per multiprocessor of the output kernel when choosing its
+            number of chunks (None: ``programs_per_sm``); with ``output_max_registers`` (ptxas
+            ``.maxnreg``, 16-bit inputs) 168 lets three 4-warp programs share a multiprocessor (170 at
+            sm_90 leaves room for two).
         poison: fill every buffer the kernels write with NaN first (tests: proves every element is written).
     """
 
@@ -117,6 +122,9 @@ class LaunchConfig:
     state_programs_per_sm: int = 4
     state_linear_with_z: bool = False
     state_num_stages: int | None = None
+    output_prefetch: bool = False
+    output_programs_per_sm: int | None = None
+    output_max_registers: int | None = None
     poison: bool = False
 
     @property
@@ -774,8 +782,10 @@ def _output_kernel(
     EVEN_V: tl.constexpr = False,
     Z_PRECISION: tl.constexpr = "ieee",
     SYMMETRIC: tl.constexpr = False,
+    PREFETCH: tl.constexpr = False,
 ):
-    """y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c)."""
+    """y = φ̃(q)ᵀŜ / (φ̃(q)ᵀẑ + eps/c). PREFETCH: the next tile's q is loaded before this tile's math (the
+    loop is not software-pipelined: q feeds elementwise math before the matmul)."""
     bh = tl.program_id(0)
     chunk = tl.program_id(1)
     b = bh // H
@@ -795,10 +805,18 @@ def _output_kernel(
         s00 = tl.load(STATE + (bh * R + r00[:, None]) * DV + e[None, :]).to(dtype)
         s01 = tl.load(STATE + (bh * R + r00[:, None] + HALF) * DV + e[None, :]).to(dtype)
         s11 = tl.load(STATE + (bh * R + r00[:, None] + HALF * DP + HALF) * DV + e[None, :]).to(dtype)
+    if PREFETCH:
+        first = start + tl.arange(0, BLOCK_N)
+        q_next = _load_rows(q_base, first, stride_qn, first < stop, DP, D_QK, EVEN_QK)
     for n0 in range(start, stop, BLOCK_N):
         rows = n0 + tl.arange(0, BLOCK_N)
         valid = rows < stop
-        q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK, EVEN_QK)
+        if PREFETCH:
+            q = q_next
+            ahead = rows + BLOCK_N
+            q_next = _load_rows(q_base, ahead, stride_qn, ahead < stop, DP, D_QK, EVEN_QK)
+        else:
+            q = _load_rows(q_base, rows, stride_qn, valid, DP, D_QK, EVEN_QK)
         qf = q.to(tl.float32)
         if SYMMETRIC:
             # Σ_ij q_i q_j Ŝ2_ij over i ≤ j blocks; the (1, 0) block equals the (0, 1) one: weight 2.
@@ -1273,12 +1291,10 @@ def forward(
     d_v = v.shape[-1]
     dv_pad = _value_pad(d_v)
     cfg = _config
-    rows_per_chunk, n_chunks = chunking(n, batch * heads, q.device, chunks)
     precision, _ = _precisions(q.dtype)
     even = _even(d, d_v, dv_pad)
     mask, stride_mb = _mask_arg(key_padding_mask, k)
 
-    grid = (batch * heads, n_chunks)
     common = {
         "DP": FEATURE_PAD,
         "DV": dv_pad,
@@ -1294,11 +1310,16 @@ def forward(
     state, norm = _reduce(part_s, part_z, inv_scale, scale_given=False, swap_block=swap)
 
     out = _empty(batch, heads, n, d_v, device=q.device, dtype=q.dtype)
-    _output_kernel[grid](
-        q, state, norm, inv_scale, out, eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, rows_per_chunk,
+    # The output kernel's chunks are its own (the state was reduced over all of them).
+    out_rows, out_chunks = chunking(n, batch * heads, q.device, chunks, 1, cfg.output_programs_per_sm)
+    launch = _tile_kwargs(cfg.output, dv_pad, q.dtype, False)
+    if cfg.output_max_registers is not None and q.dtype != torch.float32 and q.is_cuda:
+        launch["maxnreg"] = cfg.output_max_registers
+    _output_kernel[(batch * heads, out_chunks)](
+        q, state, norm, inv_scale, out, eps, 1.0 / math.sqrt(d), 1.0 / (2 * d), n, heads, out_rows,
         *q.stride()[:3], *out.stride()[:3], d, d_v, **even, Z_PRECISION=_z_precision(q.dtype),
-        SYMMETRIC=cfg.output_symmetric and cfg.quad_mode == 0,
-        **common, **_tile_kwargs(cfg.output, dv_pad, q.dtype, False),
+        SYMMETRIC=cfg.output_symmetric and cfg.quad_mode == 0, PREFETCH=cfg.output_prefetch,
+        **common, **launch,
     )  # fmt: skip
     return out, (state, norm, inv_scale)
 

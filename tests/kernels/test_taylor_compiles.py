@@ -74,7 +74,8 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
         state_kernel, state = "_state_partial_kernel", common
     found = [
         (state_kernel, {**state, "HAS_MASK": True, "HAS_WEIGHT": False}, config.state),
-        ("_output_kernel", {**common, **z_precision, "SYMMETRIC": config.output_symmetric}, config.output),
+        ("_output_kernel", {**common, **z_precision, "SYMMETRIC": config.output_symmetric,
+                            "PREFETCH": config.output_prefetch}, config.output),
         ("_key_grad_kernel", {**grads, "HAS_MASK": True}, config.key_grad),
         ("_reduce_kernel", {**reduce, "SCALE_GIVEN": False}, taylor.Tile(0, 4)),  # no token tile
         ("_reduce_kernel", {**reduce, "SCALE_GIVEN": True}, taylor.Tile(0, 4)),

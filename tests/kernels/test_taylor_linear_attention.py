@@ -230,6 +230,20 @@ def test_triton_state_kernel_linear_rows_in_the_z_program(seeded_generator, kern
     )
 
 
+def test_triton_output_kernel_prefetch_and_own_chunks(seeded_generator, kernel_device):
+    # The next tile's q loaded ahead (the last tile's look-ahead is out of range: masked), and the output
+    # kernel's chunks chosen apart from the other kernels' (3 programs per SM; registers capped on GPUs).
+    config = {"output_prefetch": True, "output_programs_per_sm": 3, "output_max_registers": 168}
+    _masked_float32_then_float16(
+        config, seeded_generator, kernel_device, (1, 2, 90, 11, 24), (1, 2, 70, 16, 32)
+    )
+    q, k, v = (t.to(kernel_device, torch.float32) for t in _random_qkv(seeded_generator, 1, 2, 200, 16, 16))
+    with _triton_config(**config):
+        out = taylor_linear_attention(q, k, v, backend="triton")  # chunks from the launch config
+    reference = taylor_linear_attention_reference(q.double(), k.double(), v.double())
+    assert _relative_error(out, reference) < 1e-5
+
+
 def test_triton_symmetric_output_kernel_and_tf32_z_products(seeded_generator, kernel_device):
     # Three of the four (8 × 8) blocks of q⊗q, the (0, 1) one twice; d = 11 leaves the second half
     # partly masked. tf32 applies to 16-bit inputs only (float32 stays exact).
