@@ -526,7 +526,7 @@ def end_to_end_only(
     total = ended - started
     pairs = summary.pairs_planned
     phases = end_to_end_phases(started, ended, loop)
-    steady = phases["steady pairs"] / phases["steady"]
+    steady = phases["steady pairs"] / phases["steady"] if phases["steady pairs"] else float("nan")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
     lines = [
         f"### onconet infer end to end on {device}: {pairs} pairs, batch {args.batch_size}, "
