@@ -415,6 +415,26 @@ VARIANTS: dict[str, dict] = {
 }  # fmt: skip
 
 
+# Named sets of variants for --variants (the comparison of one session, before and after interleaved).
+VARIANT_SETS: dict[str, tuple[str, ...]] = {
+    "session6": (
+        "default",
+        "linear rows in the z program",
+        "linear rows in the z program, 3 state programs per SM",
+        "linear rows in the z program, 6 state programs per SM",
+        "linear rows in the z program, 8 state programs per SM",
+        "default, 8 state programs per SM",
+        "default, state loop 2 stages",
+        "default, state loop 4 stages",
+        "linear rows in the z program, state loop 2 stages",
+        "output kernel prefetch",
+        "output kernel 3 programs per SM",
+        "output kernel prefetch, 3 programs per SM",
+        "linear rows in the z program, output kernel prefetch, 3 programs per SM",
+    ),
+}
+
+
 def compare_variants(
     n: int,
     names: list[str],
@@ -426,7 +446,9 @@ def compare_variants(
     """GPU time (CUDA-graph replay: no host gaps) of each launch-config variant (all, or those whose label
     is one of ``names`` or, if none is, contains one), in ``rounds`` interleaved rounds, and their medians;
     then the wall time and the per-kernel profile of each. ``best_to``: the overrides (FIELD=VALUE, one
-    a line) of the variant with the least median forward+backward time, for ``gpu_check.py --config``."""
+    a line) of the variant with the least median forward+backward time, for ``gpu_check.py --config``.
+    A name of ``VARIANT_SETS`` stands for its labels."""
+    names = [label for name in names for label in VARIANT_SETS.get(name, (name,))]
     exact = [label for label in VARIANTS if label in names]
     chosen = {
         label: o
@@ -595,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
         "--variants",
         nargs="*",
         metavar="NAME",
-        help="GPU and wall time of each launch-config variant (or those whose label holds a NAME), then stop",
+        help="GPU and wall time of each launch-config variant (those named, those whose label holds a NAME, "
+        "or a set of VARIANT_SETS), then stop",
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --variants: interleaved rounds")
     parser.add_argument(
