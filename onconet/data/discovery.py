@@ -272,7 +272,7 @@ def group_runs(runs: Iterable[Run]) -> Discovery:
             )
         files = series[key].files
         files.append(header.path)
-        files.extend(Path(path) for path in more)
+        files.extend(map(Path, more))
     for key, record in series.items():
         if key in reasons:
             result.skipped.append(Skipped(record.series_uid, reasons[key], f"{len(record.files)} file(s)"))
