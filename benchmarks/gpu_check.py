@@ -118,8 +118,19 @@ VARIANTS: dict[str, tuple] = {
         {"state_feature_block": 0},
         {"state_feature_block": 64, "state_separate_z": False, "state_transposed": False},
         {"state_feature_block": 64, "state_separate_z": True, "state_transposed": False},
-        {"state_feature_block": 64, "state_separate_z": True, "state_transposed": True},
-        {"state_feature_block": 128, "state_separate_z": True, "state_transposed": False},
+        # (128-row and transposed blocks: not symmetric, which needs 64-row blocks and the plain layout)
+        {
+            "state_feature_block": 64,
+            "state_separate_z": True,
+            "state_transposed": True,
+            "state_symmetric": False,
+        },
+        {
+            "state_feature_block": 128,
+            "state_separate_z": True,
+            "state_transposed": False,
+            "state_symmetric": False,
+        },
         {"state_feature_block": 64, "state_separate_z": True, "state_symmetric": True},
         {"state_feature_block": 64, "state_separate_z": False, "state_symmetric": True},
         # session 6: the linear and constant rows in the z program, with and without symmetric blocks
