@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--count", action="store_true", help="count the ops around the kernels on the CPU (no GPU needed)"
     )
+    parser.add_argument(
+        "--cuda-graphs", action="store_true", help="model.cuda_graphs (replayed forward/backward)"
+    )
     args = parser.parse_args(argv)
     if args.count:
         return count_glue(args)
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device(args.device)
     options = bench.model_options(args.backbone)
+    options["cuda_graphs"] = args.cuda_graphs  # the configs turn it on; eager unless asked
     torch.manual_seed(0)
     module = ResponseModule(**options, image_size=(args.size,) * 3).to(device).train()
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)

@@ -157,6 +157,8 @@ class ResponseModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if cuda_graphs and gradient_checkpointing:
+            raise ConfigError("model.cuda_graphs and model.gradient_checkpointing together are not supported")
         if suvmax_loss_weight and not suvmax_head:
             raise ConfigError("model.suvmax_loss_weight > 0 needs model.suvmax_head: true")
         kwargs = dict(backbone_kwargs or {})

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from onconet.errors import ConfigError
 from onconet.models.graphs import GraphedForward
 from onconet.models.module import ResponseModule, suvmax_regression_loss, weighted_cross_entropy
 
@@ -95,6 +96,13 @@ def test_cuda_graphs_option_is_eager_on_the_cpu_and_keeps_the_state_dict() -> No
     assert torch.equal(plain(x, y), graphed(x, y))
     graphed.eval()
     assert not graphed._pair_forward.training and not graphed.model.training
+
+
+def test_cuda_graphs_with_gradient_checkpointing_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cuda_graphs"):
+        ResponseModule(
+            "based3d", TINY, image_size=(16, 16, 16), cuda_graphs=True, gradient_checkpointing=True
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CUDA graphs)")
