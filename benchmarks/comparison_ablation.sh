@@ -2,9 +2,13 @@
 # Issue-6 ablation: five fits of benchmarks/comparison.py sharing one GPU, as in the comparison table, on
 # the same 900-pair cohort, with the input / head / learning-rate variants of benchmarks/results/
 # comparison_ablation.md. Run from the repository root (H200: one 10-minute device call, ~415 s).
-#   bash benchmarks/comparison_ablation.sh [WORK]     (EPOCHS=30 MAXT=00:00:03:30 by default)
+#   bash benchmarks/comparison_ablation.sh [WORK] [SET]     (EPOCHS=30 MAXT=00:00:03:30 by default)
+# SET: inputs (default: the session-5 variants below) or local_change (BASED-3D with and without
+# model.local_change_window=3, two seeds each: does pooling what appeared between the exams find the new
+# lesions the comparison's BASED-3D missed?).
 set -u
 WORK=${1:-/tmp/ablation}
+SET=${2:-inputs}
 COHORT=$WORK/cohort CACHE=$WORK/cache
 mkdir -p "$WORK"
 CORES=$(nproc)
@@ -24,13 +28,25 @@ variant() {
     > "$WORK/$name.log" 2>&1
   echo "$name: exit $?"
 }
-variant A_monarch --models monarch3d "$NO_PATCH_MAX" &
-variant B_monarch_pm --models monarch3d &
-variant C_monarch_pm_nohead --models monarch3d --extra=--model.suvmax_head=false \
-  --extra=--model.suvmax_loss_weight=0 &
-variant D_based_pm --models based3d &
-variant E_monarch_pm_lr1e3 --models monarch3d --extra=--model.learning_rate=0.001 &
+case $SET in
+  inputs)
+    variant A_monarch --models monarch3d "$NO_PATCH_MAX" &
+    variant B_monarch_pm --models monarch3d &
+    variant C_monarch_pm_nohead --models monarch3d --extra=--model.suvmax_head=false \
+      --extra=--model.suvmax_loss_weight=0 &
+    variant D_based_pm --models based3d &
+    variant E_monarch_pm_lr1e3 --models monarch3d --extra=--model.learning_rate=0.001 &
+    NAMES="A_monarch B_monarch_pm C_monarch_pm_nohead D_based_pm E_monarch_pm_lr1e3" ;;
+  local_change)
+    for seed in 0 1; do
+      variant "F_based_seed$seed" --models based3d "--extra=--seed_everything=$seed" &
+      variant "G_based_local_change_seed$seed" --models based3d "--extra=--seed_everything=$seed" \
+        --extra=--model.local_change_window=3 &
+    done
+    NAMES="F_based_seed0 F_based_seed1 G_based_local_change_seed0 G_based_local_change_seed1" ;;
+  *) echo "unknown SET $SET (inputs, local_change)"; exit 2 ;;
+esac
 wait
-for name in A_monarch B_monarch_pm C_monarch_pm_nohead D_based_pm E_monarch_pm_lr1e3; do
+for name in $NAMES; do
   grep -E '^\| (monarch3d|based3d) ' "$WORK/$name/res/comparison.md" | sed "s/^/$name /"
 done

@@ -10,8 +10,11 @@ and max over tokens, follow-up minus baseline; the max is the model's analogue o
 the exam's hottest lesion): the quantity the reports state and the response criteria are computed from
 (DESIGN.md), trained against the values the report parser extracts (an auxiliary loss in
 :mod:`onconet.models.module`). The two predictions and their difference join the pooled features, so the
-classifier can follow the clinical rule (the change of the hottest lesion) directly. A small MLP maps the
-pooled features to three logits in the order of ``onconet.classes.RESPONSE_CLASSES``.
+classifier can follow the clinical rule (the change of the hottest lesion) directly. With
+``local_change_window``, local change pooling (:func:`local_change_pool`) adds what appeared or vanished
+somewhere between the exams, tolerant of a small misregistration: a new lesion that is not the hottest
+changes neither the mean nor the max of the tokens. A small MLP maps the pooled features to three logits
+in the order of ``onconet.classes.RESPONSE_CLASSES``.
 
 Example:
     >>> import torch
@@ -34,6 +37,48 @@ import kernels
 from onconet.classes import RESPONSE_CLASSES
 from onconet.errors import ConfigError
 from onconet.models.backbones.based3d import merge_heads, split_heads
+
+
+def check_local_change_window(window: int) -> None:
+    """Raise ConfigError unless ``window`` is a positive odd number of tokens."""
+    if window < 1 or window % 2 == 0:
+        raise ConfigError(f"model.local_change_window must be 0 (off) or a positive odd number, got {window}")
+
+
+def local_change_pool(
+    baseline: torch.Tensor, followup: torch.Tensor, grid: tuple[int, int, int], window: int
+) -> torch.Tensor:
+    """What appeared and what vanished between two exams' tokens, allowing for misregistration.
+
+    For each channel, ``new`` is the largest excess of a follow-up token over the maximum of the baseline
+    tokens within a ``window``³ neighbourhood of its position, and ``gone`` the same with the exams
+    swapped. An unchanged structure moved by up to ``window // 2`` tokens contributes nothing; a lesion
+    present in one exam only contributes its full value, however small it is against the hottest one.
+
+    Args:
+        baseline, followup: (B, N, D) tokens on ``grid`` (row-major, z fastest).
+        grid: the token grid (X, Y, Z), X·Y·Z = N.
+        window: odd neighbourhood size in tokens (1: token by token).
+
+    Returns:
+        (B, 2·D): ``new`` then ``gone``.
+
+    Example:
+        >>> base = torch.zeros(1, 125, 1); base[0, 62] = 5.0  # a lesion at the centre of a 5x5x5 grid
+        >>> follow = torch.zeros(1, 125, 1); follow[0, 63] = 5.0  # the same, one token further along z
+        >>> follow[0, 0] = 3.0  # and a new, cooler lesion in a corner
+        >>> local_change_pool(base, follow, (5, 5, 5), window=3).tolist()
+        [[3.0, 0.0]]
+        >>> local_change_pool(base, follow, (5, 5, 5), window=1).tolist()  # no tolerance: all is change
+        [[5.0, 5.0]]
+    """
+    check_local_change_window(window)
+    batch, _, dim = baseline.shape
+    volumes = [t.transpose(1, 2).reshape(batch, dim, *grid) for t in (baseline, followup)]
+    nearby = [F.max_pool3d(v, window, stride=1, padding=window // 2) for v in volumes]
+    new = (volumes[1] - nearby[0]).amax(dim=(2, 3, 4))
+    gone = (volumes[0] - nearby[1]).amax(dim=(2, 3, 4))
+    return torch.cat([new, gone], dim=-1)
 
 
 class PrefixLinearAttentionFusion(nn.Module):
@@ -108,6 +153,8 @@ class PairedResponseModel(nn.Module):
         head_hidden: hidden width of the classification MLP.
         dropout: dropout before and inside the head.
         suvmax_head: predict each exam's log(1 + hottest-lesion SUVmax) and feed it to the classifier.
+        local_change_window: with an odd size (in tokens), also pool what appeared and what vanished
+            between the exams (:func:`local_change_pool`); 0: off.
     """
 
     def __init__(
@@ -119,13 +166,17 @@ class PairedResponseModel(nn.Module):
         head_hidden: int = 128,
         dropout: float = 0.1,
         suvmax_head: bool = True,
+        local_change_window: int = 0,
     ) -> None:
         super().__init__()
+        if local_change_window:
+            check_local_change_window(local_change_window)
         self.backbone = backbone
+        self.local_change_window = local_change_window
         dim = backbone.out_dim
         self.fusion = PrefixLinearAttentionFusion(dim, fusion_heads, fusion_feature_dim)
         self.suvmax_head = ExamSuvmaxHead(dim) if suvmax_head else None
-        features = 3 * dim + (3 if suvmax_head else 0)
+        features = (5 if local_change_window else 3) * dim + (3 if suvmax_head else 0)
         self.head = nn.Sequential(
             nn.LayerNorm(features),
             nn.Dropout(dropout),
@@ -140,8 +191,9 @@ class PairedResponseModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, C, X, Y, Z) exams -> the classifier's (B, F) features and the (B, 2) SUVmax predictions.
 
-        Features: fused follow-up mean, mean difference, max difference (each of the token width), then,
-        with the SUVmax head, the predicted log(1 + SUVmax) of baseline and follow-up and their difference.
+        Features: fused follow-up mean, mean difference, max difference (each of the token width), with
+        ``local_change_window`` the new and gone features of :func:`local_change_pool`, then, with the
+        SUVmax head, the predicted log(1 + SUVmax) of baseline and follow-up and their difference.
         The SUVmax predictions are ``None`` without the head.
         """
         if baseline.shape != followup.shape:
@@ -160,6 +212,8 @@ class PairedResponseModel(nn.Module):
             follow_tokens.mean(dim=1) - base_tokens.mean(dim=1),
             follow_tokens.amax(dim=1) - base_tokens.amax(dim=1),
         ]
+        if self.local_change_window:
+            features.append(local_change_pool(base_tokens, follow_tokens, grid, self.local_change_window))
         if self.suvmax_head is None:
             return torch.cat(features, dim=-1), None
         suvmax = self.suvmax_head(tokens, grid, volumes[:, :1]).view(2, -1).T  # (B, 2): baseline, follow-up

@@ -126,6 +126,8 @@ class ResponseModule(pl.LightningModule):
         label_smoothing: cross-entropy label smoothing.
         suvmax_head: predict each exam's hottest-lesion SUVmax (see :mod:`onconet.models.fusion`).
         suvmax_loss_weight: weight of the SUVmax regression loss against the reported values (0: off).
+        local_change_window: pool what appeared and vanished between the exams within this odd window of
+            tokens (:func:`onconet.models.fusion.local_change_pool`); 0: off.
         bf16_autocast: run the forward pass in bfloat16 autocast on CUDA (ignored on the CPU).
         gradient_checkpointing: recompute backbone blocks in the backward pass to save memory.
         cuda_graphs: on one CUDA device, replay the training forward and backward of full-size batches
@@ -151,6 +153,7 @@ class ResponseModule(pl.LightningModule):
         label_smoothing: float = 0.0,
         suvmax_head: bool = True,
         suvmax_loss_weight: float = 1.0,
+        local_change_window: int = 0,
         bf16_autocast: bool = True,
         gradient_checkpointing: bool = False,
         cuda_graphs: bool = False,
@@ -178,6 +181,7 @@ class ResponseModule(pl.LightningModule):
             head_hidden=head_hidden,
             dropout=dropout,
             suvmax_head=suvmax_head,
+            local_change_window=local_change_window,
         )
         # Not submodules (plain attributes): the pair forward shares self.model's parameters, and a
         # second registration would duplicate them in the state dict.

@@ -118,3 +118,63 @@ def test_without_the_suvmax_head_the_features_are_the_pooled_tokens_only() -> No
     model = PairedResponseModel(backbone, fusion_heads=2, fusion_feature_dim=8, suvmax_head=False)
     features, suvmax = model.pair_features(torch.randn(2, 2, *SIZE), torch.randn(2, 2, *SIZE))
     assert suvmax is None and features.shape == (2, 3 * backbone.out_dim)
+
+
+def naive_local_change(baseline: torch.Tensor, followup: torch.Tensor, grid, window: int) -> torch.Tensor:
+    """local_change_pool by loops over positions and neighbours (borders clamped)."""
+    sizes, half = grid, window // 2
+    batch, _, dim = baseline.shape
+    b, f = baseline.reshape(batch, *sizes, dim), followup.reshape(batch, *sizes, dim)
+
+    def excess(a: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        best = torch.full((batch, dim), -torch.inf, dtype=a.dtype)
+        for x in range(sizes[0]):
+            for y in range(sizes[1]):
+                for z in range(sizes[2]):
+                    near = other[
+                        :,
+                        max(0, x - half) : x + half + 1,
+                        max(0, y - half) : y + half + 1,
+                        max(0, z - half) : z + half + 1,
+                    ].amax(dim=(1, 2, 3))
+                    best = torch.maximum(best, a[:, x, y, z] - near)
+        return best
+
+    return torch.cat([excess(f, b), excess(b, f)], dim=-1)
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_local_change_pool_matches_the_loops(window: int) -> None:
+    generator = torch.Generator().manual_seed(window)
+    grid = (3, 4, 5)
+    baseline = torch.randn(2, 60, 3, generator=generator, dtype=torch.float64)
+    followup = torch.randn(2, 60, 3, generator=generator, dtype=torch.float64)
+    expected = naive_local_change(baseline, followup, grid, window)
+    torch.testing.assert_close(fusion.local_change_pool(baseline, followup, grid, window), expected)
+
+
+def test_local_change_pool_ignores_a_shift_and_sees_a_new_lesion() -> None:
+    generator = torch.Generator().manual_seed(0)
+    grid = (6, 5, 4)
+    baseline = torch.rand(1, *grid, 2, generator=generator)
+    followup = torch.cat([baseline[:, :1], baseline[:, :-1]], dim=1)  # moved one token along x
+    flat = [t.reshape(1, -1, 2) for t in (baseline, followup)]
+    assert torch.all(fusion.local_change_pool(*flat, grid, window=3)[:, :2] <= 0)  # nothing new
+    followup[0, 3, 2, 1, 1] = 4.0  # a new lesion in channel 1
+    flat[1] = followup.reshape(1, -1, 2)
+    new = fusion.local_change_pool(*flat, grid, window=3)[0, :2]
+    assert new[0] <= 0 and new[1] > 2.9  # 4 minus at most the baseline's largest value (< 1)
+
+
+def test_local_change_features_join_the_classifier() -> None:
+    torch.manual_seed(0)
+    backbone = create_backbone("based3d", image_size=SIZE, **SMALL["based3d"])
+    model = PairedResponseModel(backbone, fusion_heads=2, fusion_feature_dim=8, local_change_window=3)
+    baseline, followup = torch.randn(2, 2, *SIZE), torch.randn(2, 2, *SIZE)
+    features, _ = model.pair_features(baseline, followup)
+    assert features.shape == (2, 5 * backbone.out_dim + 3)
+    model(baseline, followup).sum().backward()
+    assert backbone.patch_embed.proj.weight.grad.abs().sum() > 0
+    for bad in (2, -1):
+        with pytest.raises(ConfigError, match="local_change_window"):
+            PairedResponseModel(backbone, local_change_window=bad)

@@ -312,3 +312,12 @@ def test_checkpoints_load_with_weights_only(tmp_path) -> None:
 def test_docstring_examples(module) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_local_change_window_reaches_the_model() -> None:
+    module = ResponseModule(
+        "based3d", {"dim": 32, "depth": 1, "heads": 2}, image_size=(16, 16, 16), local_change_window=3
+    )
+    assert module.model.local_change_window == 3
+    volumes = torch.randn(2, 2, 16, 16, 16)
+    assert module(volumes, volumes).shape == (2, 3)
