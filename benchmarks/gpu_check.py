@@ -133,15 +133,6 @@ VARIANTS: dict[str, tuple] = {
         },
         {"state_feature_block": 64, "state_separate_z": True, "state_symmetric": True},
         {"state_feature_block": 64, "state_separate_z": False, "state_symmetric": True},
-        # session 6: the linear and constant rows in the z program, with and without symmetric blocks
-        {"state_feature_block": 64, "state_separate_z": True, "state_linear_with_z": True},
-        {
-            "state_feature_block": 64,
-            "state_separate_z": True,
-            "state_symmetric": False,
-            "state_linear_with_z": True,
-            "state_num_stages": 2,
-        },
         # the combinations benchmarks/kernels.py times
         {
             "state_feature_block": 64,

@@ -62,8 +62,7 @@ class LaunchConfig:
             on (q, dnum) with weights dden (tile ``query_state``) ("state_kernel").
         num_stages: software-pipelining depth of the token loops (None: Triton's default).
         quad_mode: how x⊗x is formed on-chip: 0 = broadcast product in float32 + reshape, 1 = two matmuls
-            with 0/1 selection matrices (2× slower on an H200; kept as a tested alternative), 2 = broadcast
-            product in the matmul dtype + reshape (half the registers of 0).
+            with 0/1 selection matrices (2× slower on an H200; kept as a tested alternative).
         programs_per_sm: target programs per multiprocessor when choosing the number of chunks.
         wide_value_warps: warps of the kernels holding a (d² × D) accumulator when D > 64.
         prefetch_grads: the query- and key-gradient kernels load the next tile before the math of this
@@ -83,11 +82,6 @@ class LaunchConfig:
             8 × 8 blocks of products k_i k_j, the mirror image of another (S2 is symmetric).
         state_programs_per_sm: target programs per multiprocessor of the feature-block state kernel when
             choosing its number of chunks (its chunks are independent of the other kernels').
-        state_linear_with_z: with ``state_separate_z`` (else ignored), the z program of the feature-block
-            state kernel also accumulates the linear and constant rows (S1ᵀ = vᵀ k, S0 = Σ v) instead of
-            a separate linear program, whose 64-row tile of products held 17 non-zero rows.
-        state_num_stages: software-pipelining depth of the feature-block state kernel's token loop (its
-            k, v loads are async copies); None: ``num_stages``.
         output_prefetch: the output kernel loads the next tile's q before this tile's math.
         output_programs_per_sm: target programs per multiprocessor of the output kernel when choosing its
             number of chunks (None: ``programs_per_sm``); with ``output_max_registers`` (ptxas
@@ -120,8 +114,6 @@ class LaunchConfig:
     output_symmetric: bool = False
     z_products_tf32: bool = True
     state_programs_per_sm: int = 4
-    state_linear_with_z: bool = False
-    state_num_stages: int | None = None
     # Session 6, H200 GPU time at N=32768 (benchmarks/results/kernels_session6.md): output kernel 64 -> 45 µs
     # with the q prefetch and three programs per SM (168 registers), forward 0.169 -> 0.150 ms.
     output_prefetch: bool = True
@@ -555,50 +547,6 @@ def _norm_loop(
 
 
 @triton.jit
-def _linear_norm_loop(
-    k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, bh, N, start, stop, stride_kn, stride_vn,
-    D_QK, D_V,
-    HAS_MASK: tl.constexpr, HAS_WEIGHT: tl.constexpr, DP: tl.constexpr, DV: tl.constexpr, R: tl.constexpr,
-    BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, EVEN_QK: tl.constexpr, EVEN_V: tl.constexpr,
-):  # fmt: skip
-    """One chunk's linear and constant rows of S (S1 = Σ k vᵀ, S0 = Σ v) and its z = Σ w φ(k) (as in
-    ``_norm_loop``) to the partial buffers: one (DP × BLOCK_N)·(BLOCK_N × DV) matmul per tile instead of
-    a (64 × BLOCK_N) tile of mostly zero features in a program of its own."""
-    # [S1ᵀ | S0] = vᵀ [k | 1]: DV rows fill the tensor cores' 64-row tile (S1 = kᵀ v, 16 rows, took 172
-    # registers), and S0 comes out of the same matmul (column DP) instead of a sum over v in registers.
-    acc_t = tl.zeros((DV, 2 * DP), tl.float32)
-    z2 = tl.zeros((DP, DP), tl.float32)
-    z1 = tl.zeros((DP,), tl.float32)
-    count = tl.zeros((BLOCK_N,), tl.float32)
-    c = tl.arange(0, 2 * DP)
-    for n0 in range(start, stop, BLOCK_N):
-        rows = n0 + tl.arange(0, BLOCK_N)
-        valid, k, v = _load_key_tile(
-            k_base, v_base, mask_base, rows, stop, stride_kn, stride_vn, HAS_MASK, DP, DV, D_QK, D_V,
-            EVEN_QK, EVEN_V,
-        )  # fmt: skip
-        k_one = _load_rows(k_base, rows, stride_kn, valid, 2 * DP, D_QK)  # an L1 hit: k was just read
-        k_one = tl.where((c[None, :] == DP) & valid[:, None], 1.0, k_one.to(tl.float32)).to(k.dtype)
-        acc_t = tl.dot(tl.trans(v), k_one, acc_t, input_precision=PRECISION)
-        if HAS_WEIGHT:
-            weight = tl.load(WEIGHT + bh * N + rows, mask=valid, other=0.0)
-        else:
-            weight = valid.to(tl.float32)
-        k_weighted = k.to(tl.float32) * weight[:, None]
-        z2 = tl.dot(tl.trans(k_weighted.to(k.dtype)), k, z2, input_precision=PRECISION)
-        z1 += tl.sum(k_weighted, axis=0)
-        count += weight
-    i = tl.arange(0, DP)
-    e = tl.arange(0, DV)
-    base = PART_S + slot * R * DV
-    tl.store(base + (DP * DP + c[None, :]) * DV + e[:, None], acc_t, mask=(c <= DP)[None, :])
-    zbase = PART_Z + slot * R
-    tl.store(zbase + i[:, None] * DP + i[None, :], z2)
-    tl.store(zbase + DP * DP + i, z1)
-    tl.store(zbase + DP * DP + DP, tl.sum(count, axis=0))
-
-
-@triton.jit
 def _state_block_kernel(
     K,
     V,
@@ -634,7 +582,6 @@ def _state_block_kernel(
     SEPARATE_Z: tl.constexpr = False,
     EVEN_QK: tl.constexpr = False,
     EVEN_V: tl.constexpr = False,
-    LINEAR_WITH_Z: tl.constexpr = False,
 ):
     """``_state_partial_kernel`` with the state's rows split over programs (grid: feature block, bh, chunk).
 
@@ -668,16 +615,10 @@ def _state_block_kernel(
     else:  # rows i of a slice, every j
         i0 = fb * PAIR_I
         j0 = 0
-    if fb < QUAD_PROGRAMS:
-        _state_block_loop(
-            k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, i0, j0, bh, N, start, stop, stride_kn,
-            stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION,
-            PAIR_I, PAIR_J, False, TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
-        )  # fmt: skip
-    elif LINEAR_WITH_Z:  # S1, S0 and z in the last program of the chunk
-        _linear_norm_loop(
-            k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, bh, N, start, stop, stride_kn,
-            stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION, EVEN_QK, EVEN_V,
+    if SEPARATE_Z and fb > QUAD_PROGRAMS:
+        _norm_loop(
+            k_base, mask_base, WEIGHT, PART_Z, slot, bh, N, start, stop, stride_kn, D_QK,
+            HAS_MASK, HAS_WEIGHT, DP, R, BLOCK_N, PRECISION, EVEN_QK,
         )  # fmt: skip
     elif fb == QUAD_PROGRAMS:
         _state_block_loop(
@@ -685,10 +626,11 @@ def _state_block_kernel(
             stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION,
             FEATURE_BLOCK // DP, DP, True, TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
         )  # fmt: skip
-    else:  # SEPARATE_Z: the z program
-        _norm_loop(
-            k_base, mask_base, WEIGHT, PART_Z, slot, bh, N, start, stop, stride_kn, D_QK,
-            HAS_MASK, HAS_WEIGHT, DP, R, BLOCK_N, PRECISION, EVEN_QK,
+    else:
+        _state_block_loop(
+            k_base, v_base, mask_base, WEIGHT, PART_S, PART_Z, slot, i0, j0, bh, N, start, stop, stride_kn,
+            stride_vn, D_QK, D_V, HAS_MASK, HAS_WEIGHT, DP, DV, R, BLOCK_N, PRECISION,
+            PAIR_I, PAIR_J, False, TRANSPOSED, not SEPARATE_Z, EVEN_QK, EVEN_V,
         )  # fmt: skip
 
 
@@ -1236,9 +1178,7 @@ def _state_partials(
         if symmetric and block != QUAD_FEATURES // 4:
             raise ValueError(f"state_symmetric needs state_feature_block {QUAD_FEATURES // 4}, got {block}")
         quad_programs = 3 if symmetric else QUAD_FEATURES // block
-        linear_with_z = cfg.state_linear_with_z and cfg.state_separate_z  # (only with a z program)
-        # the quadratic blocks, then the linear block and the z program (one program if linear_with_z)
-        blocks = quad_programs + (1 if linear_with_z else 1 + cfg.state_separate_z)
+        blocks = quad_programs + 1 + cfg.state_separate_z
     per_sm = cfg.state_programs_per_sm if blocks > 1 else None
     rows_per_chunk, n_chunks = chunking(n, batch * heads, k.device, chunks, blocks, per_sm)
     part_s = _empty(batch * heads, n_chunks, STATE_ROWS, dv_pad, device=k.device, dtype=torch.float32)
@@ -1251,8 +1191,6 @@ def _state_partials(
     flags = {"HAS_MASK": mask is not None, "HAS_WEIGHT": weight is not None, **_even(d, d_v, dv_pad)}
     flags |= {"DP": FEATURE_PAD, "DV": dv_pad, "R": STATE_ROWS, "PRECISION": precision}
     launch = _tile_kwargs(tile, dv_pad, k.dtype, blocks == 1)
-    if blocks > 1 and cfg.state_num_stages is not None and k.dtype != torch.float32:
-        launch["num_stages"] = cfg.state_num_stages
     if blocks == 1:
         _state_partial_kernel[(batch * heads, n_chunks)](*args, QUAD_MODE=cfg.quad_mode, **flags, **launch)
     else:
@@ -1265,7 +1203,6 @@ def _state_partials(
             SYMMETRIC=symmetric,
             TRANSPOSED=cfg.state_transposed,
             SEPARATE_Z=cfg.state_separate_z,
-            LINEAR_WITH_Z=linear_with_z,
             **flags,
             **launch,
         )

@@ -69,7 +69,6 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
         pairs = (8, 8) if config.state_symmetric else (config.state_feature_block // 16, 16)
         quad = 3 if config.state_symmetric else 256 // config.state_feature_block
         state |= {"PAIR_I": pairs[0], "PAIR_J": pairs[1], "QUAD_PROGRAMS": quad}
-        state |= {"LINEAR_WITH_Z": config.state_linear_with_z and config.state_separate_z}
     else:
         state_kernel, state = "_state_partial_kernel", common
     found = [
@@ -100,12 +99,16 @@ def launched_kernels(config: taylor.LaunchConfig) -> list[tuple[str, dict, int]]
 def compile_all() -> list[str]:
     """Compile every launched kernel for sm_90; a line per kernel (registers, spills) or per failure."""
     lines = []
-    for name, constexprs, warps in launched_kernels(taylor.current_config()):
+    config = taylor.current_config()
+    for name, constexprs, warps in launched_kernels(config):
         kernel = getattr(taylor, name)
         signature, attrs = _signature(kernel, constexprs)
         source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs, attrs=attrs)
+        options = {"num_warps": warps}
+        if name == "_output_kernel" and config.output_max_registers is not None:
+            options["maxnreg"] = config.output_max_registers  # as the launcher passes it (bf16)
         try:
-            compiled = triton.compile(source, target=H200, options={"num_warps": warps})
+            compiled = triton.compile(source, target=H200, options=options)
         except Exception as err:  # report every failing kernel, not only the first
             lines.append(
                 f"FAILED {name} {constexprs}: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
@@ -126,6 +129,10 @@ def test_default_configuration_compiles_for_sm90():
     found = re.findall(r"_state_block_kernel warps=4: (\d+) registers, stack (\d+) bytes", done.stdout)
     assert len(found) == 2, done.stdout  # forward and the backward's state gradient
     assert all(int(registers) <= 128 and int(stack) == 0 for registers, stack in found), found
+    # The output kernel under its register cap (three programs per multiprocessor) does not spill.
+    limit = taylor.current_config().output_max_registers or 255
+    (output,) = re.findall(r"_output_kernel warps=4: (\d+) registers, stack (\d+) bytes", done.stdout)
+    assert int(output[0]) <= limit and int(output[1]) == 0, output
 
 
 if __name__ == "__main__":

@@ -217,19 +217,6 @@ def test_triton_state_kernel_variants(
     )
 
 
-@pytest.mark.parametrize("symmetric", [True, False])
-def test_triton_state_kernel_linear_rows_in_the_z_program(seeded_generator, kernel_device, symmetric):
-    # S1 = Σ k vᵀ and S0 = Σ v accumulated by the z program (one program fewer per chunk): its rows of
-    # the partial buffers are the only ones written for them (poisoned otherwise). Masked forward,
-    # dden-weighted backward, d = 5 and 16, a short last chunk; two pipelining depths of the loop.
-    config = {"state_feature_block": 64, "state_separate_z": True, "state_symmetric": symmetric}
-    config |= {"state_linear_with_z": True, "query_backward": "state_kernel"}
-    config |= {"state_num_stages": 2 if symmetric else 4}
-    _masked_float32_then_float16(
-        config, seeded_generator, kernel_device, (2, 2, 101, 16, 40), (1, 2, 70, 5, 16)
-    )
-
-
 def test_triton_output_kernel_prefetch_and_own_chunks(seeded_generator, kernel_device):
     # The next tile's q loaded ahead (the last tile's look-ahead is out of range: masked), and the output
     # kernel's chunks chosen apart from the other kernels' (3 programs per SM; registers capped on GPUs).
