@@ -326,7 +326,8 @@ def check_mixers(device: torch.device, small: bool) -> list[Result]:
         wo = [torch.randn(n, n, device=device, dtype=torch.float64) / n**0.5 for n in shape[1:4]]
         results.append(
             _check(
-                f"monarch_mix_3d {shape} default ({monarch_triton.MIX_CONFIG.strategy})",
+                f"monarch_mix_3d {shape} default "
+                f"({monarch_triton.mix3d_strategy(shape, monarch_triton.MIX_CONFIG)})",
                 dtype,
                 functools.partial(_with_mix_config, monarch_triton.MIX_CONFIG, mix, [xo, *wo], dtype),
             )
