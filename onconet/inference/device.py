@@ -4,8 +4,10 @@ Creating the CUDA context and moving the model is what Lightning does first in `
 there, it waits for discovery and planning, which keep the CPU cores busy but leave the device idle. With
 one device the rank and the device are known when the Trainer is made, so a thread does the same steps
 while the header reading runs in other processes; Lightning then finds the model already on its device
-(``module.to`` of a module already there changes nothing). The DataLoader workers forked later never
-touch CUDA, as before. With DDP (several devices) a rank learns its device only after the launch: nothing
+(``module.to`` of a module already there changes nothing). The caller waits for the thread before the
+DataLoader forks its workers: a process forked while another thread is inside CUDA's initialisation (or
+an import it makes) inherits that thread's locks held, and the workers hung on the H200 (session 6).
+With DDP (several devices) a rank learns its device only after the launch: nothing
 is done early.
 """
 

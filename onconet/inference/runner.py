@@ -247,15 +247,15 @@ def _infer(
         if jobs:
             dataset = DicomPairDataset(jobs, cache_dir, loaded.data_settings, figures=figures)
             progress_bar.total = len(jobs)
+            if device is not None:  # before the workers are forked: no thread may be inside CUDA then
+                device.wait()
+                mark("device ready")
             # the workers load single pairs, this process batches them (see onconet.inference.batching)
             batches = PairBatches(dataset, batch_size, num_workers, placement=lambda: _placement(trainer))
-            if devices == 1:  # the workers read the first pairs while the model goes to the device
+            if devices == 1:  # the workers read the first pairs while Lightning sets up the loop
                 batches.start()
             mark("workers started")
             try:
-                if device is not None:
-                    device.wait()
-                    mark("device ready")
                 with warnings.catch_warnings():  # Lightning: batch indices are known only from its samplers
                     warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
                     trainer.predict(predictor, dataloaders=batches, return_predictions=False)
