@@ -403,11 +403,11 @@ def end_to_end_phases(started: float, ended: float, loop: LoopTimes) -> dict[str
 #: infer's own steps (``InferenceSummary.marks``, seconds from its start), in the order they end
 MARKS = (
     ("checkpoint", "checkpoint loaded"),
-    ("trainer", "Trainer made, model -> device started (one CUDA device: in a thread)"),
+    ("trainer", "Trainer made"),
+    ("device ready", "model on the device (one CUDA device: context made during discovery)"),
     ("discovery", "discovery done (its processes started at 0)"),
     ("plan", "pairs planned, predictions.csv read"),
     ("workers started", "DataLoader workers started"),
-    ("device ready", "model on the device (thread joined)"),
     ("lightning setup", "Lightning's setup hook"),
     ("loop start", "prediction loop starts"),
     ("first batch", "first batch on the device"),

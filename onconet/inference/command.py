@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-workers",
         type=int,
-        default=1,
-        help="DataLoader workers reading DICOM (default 1; 0: in process)",
+        default=None,
+        help="DataLoader workers reading DICOM per device (default: the device's share of the CPU cores "
+        "but one, for the process that batches and runs the model; 0: in process)",
     )
     parser.add_argument(
         "--cache",
@@ -43,6 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--figures", action="store_true", help="a coronal MIP PNG per pair in OUTDIR/figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def default_workers(devices: int = 1) -> int:
+    """``--num-workers`` when not given: per rank (``devices`` of them), its share of the cores but one
+    loads pairs (the loading is CPU-bound; the rank's own process batches them and drives the model)."""
+    from onconet.data.discovery import available_cpus
+
+    return max(1, available_cpus() // max(1, devices) - 1)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         accelerator=args.accelerator,
         devices=args.devices,
         batch_size=args.batch_size,
-        num_workers=args.num_workers,
+        num_workers=default_workers(args.devices) if args.num_workers is None else args.num_workers,
         figures=args.figures,
         cache_dir=args.cache,
         progress=not args.no_progress,

@@ -121,7 +121,8 @@ def plan_inference(
     return plan_from_discovery(discover(dicom_dir, workers=workers), pairs_mode)
 
 
-def discovery_processes(num_workers: int) -> int:
-    """Processes that read the headers in ``onconet infer``: every core when the pairs are loaded in worker
-    processes (those start after discovery, so the cores are free), else only this process."""
-    return available_cpus() if num_workers > 0 else 1
+def discovery_processes(num_workers: int, devices: int = 1) -> int:
+    """Processes that read the headers in ``onconet infer``: when the pairs are loaded in worker processes
+    (those start after discovery, so the cores are free), every core, shared by the ``devices`` ranks that
+    each discover the tree; else only this process."""
+    return max(1, available_cpus() // max(1, devices)) if num_workers > 0 else 1

@@ -207,69 +207,62 @@ def _infer(
         marks[step] = time.perf_counter() - started
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = None
-    try:
-        # Discovery runs in worker processes from here on; meanwhile this process loads the checkpoint, makes
-        # the Trainer and (one CUDA device) starts moving the model, instead of doing all that afterwards.
-        with start_discovery(dicom_dir, discovery_processes(num_workers)) as pending:
-            loaded = ckpt if isinstance(ckpt, LoadedCheckpoint) else load_checkpoint(ckpt)
-            mark("checkpoint")
-            writer = CsvPredictionWriter(
-                out_dir, run_id, {"checkpoint_sha256": loaded.sha256, "onconet_version": __version__}
-            )
-            extra: list[Callback] = [PairFigures(out_dir / "figures")] if figures else []
-            progress_bar = PairProgress(0, progress)  # the total is known after planning
-            trainer = pl.Trainer(
-                accelerator=accelerator,
-                devices=devices,
-                strategy="ddp" if devices > 1 else "auto",
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                default_root_dir=out_dir,
-                callbacks=[writer, progress_bar, *extra, *callbacks],
-            )
-            predictor = PairPredictor(loaded.module)
-            device = prepare_device(predictor, trainer.strategy.root_device, trainer.world_size)
-            mark("trainer")
-            found = pending.result()
-        mark("discovery")
-        plan = plan_from_discovery(found, pairs_mode)
-        done = existing_predictions(out_dir, loaded.sha256)
-        jobs = [job for job in plan.jobs if job.key not in done]
-        mark("plan")
-        summary = InferenceSummary(
-            out_dir, len(plan.jobs), len(plan.jobs) - len(jobs), len(jobs), checkpoint_sha256=loaded.sha256
+    # Discovery runs in worker processes from here on; meanwhile this process loads the checkpoint, makes
+    # the Trainer and (one CUDA device) moves the model, instead of doing all that afterwards.
+    with start_discovery(dicom_dir, discovery_processes(num_workers, devices)) as pending:
+        loaded = ckpt if isinstance(ckpt, LoadedCheckpoint) else load_checkpoint(ckpt)
+        mark("checkpoint")
+        writer = CsvPredictionWriter(
+            out_dir, run_id, {"checkpoint_sha256": loaded.sha256, "onconet_version": __version__}
         )
-        summary.marks = marks
-        rank = 0
-        if jobs:
-            dataset = DicomPairDataset(jobs, cache_dir, loaded.data_settings, figures=figures)
-            progress_bar.total = len(jobs)
-            if device is not None:  # before the workers are forked: no thread may be inside CUDA then
-                device.wait()
-                mark("device ready")
-            # the workers load single pairs, this process batches them (see onconet.inference.batching)
-            batches = PairBatches(dataset, batch_size, num_workers, placement=lambda: _placement(trainer))
-            if devices == 1:  # the workers read the first pairs while Lightning sets up the loop
-                batches.start()
-            mark("workers started")
-            try:
-                with warnings.catch_warnings():  # Lightning: batch indices are known only from its samplers
-                    warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
-                    trainer.predict(predictor, dataloaders=batches, return_predictions=False)
-            finally:
-                batches.close()
-            trainer.strategy.barrier()
-            rank = trainer.global_rank
-            marks["loop start"] = progress_bar.started - started
-            mark("loop end")
-            summary.loop_seconds = time.perf_counter() - progress_bar.started
-            summary.world_size = trainer.world_size
-    finally:
-        if device is not None:
-            device.join()  # no thread outlives the run (a run with nothing to predict, or a failure)
+        extra: list[Callback] = [PairFigures(out_dir / "figures")] if figures else []
+        progress_bar = PairProgress(0, progress)  # the total is known after planning
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            strategy="ddp" if devices > 1 else "auto",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=out_dir,
+            callbacks=[writer, progress_bar, *extra, *callbacks],
+        )
+        mark("trainer")
+        predictor = PairPredictor(loaded.module)
+        if prepare_device(predictor, trainer.strategy.root_device, trainer.world_size):
+            mark("device ready")
+        found = pending.result()
+    mark("discovery")
+    plan = plan_from_discovery(found, pairs_mode)
+    done = existing_predictions(out_dir, loaded.sha256)
+    jobs = [job for job in plan.jobs if job.key not in done]
+    mark("plan")
+    summary = InferenceSummary(
+        out_dir, len(plan.jobs), len(plan.jobs) - len(jobs), len(jobs), checkpoint_sha256=loaded.sha256
+    )
+    summary.marks = marks
+    rank = 0
+    if jobs:
+        dataset = DicomPairDataset(jobs, cache_dir, loaded.data_settings, figures=figures)
+        progress_bar.total = len(jobs)
+        # the workers load single pairs, this process batches them (see onconet.inference.batching)
+        batches = PairBatches(dataset, batch_size, num_workers, placement=lambda: _placement(trainer))
+        if devices == 1:  # the workers read the first pairs while Lightning sets up the loop
+            batches.start()
+        mark("workers started")
+        try:
+            with warnings.catch_warnings():  # Lightning: batch indices are known only from its samplers
+                warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+                trainer.predict(predictor, dataloaders=batches, return_predictions=False)
+        finally:
+            batches.close()
+        trainer.strategy.barrier()
+        rank = trainer.global_rank
+        marks["loop start"] = progress_bar.started - started
+        mark("loop end")
+        summary.loop_seconds = time.perf_counter() - progress_bar.started
+        summary.world_size = trainer.world_size
     if rank != 0:
         summary.rank = rank
         return summary

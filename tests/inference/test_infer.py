@@ -141,7 +141,7 @@ def test_good_pairs_predicted_bad_ones_explained_and_rerun_writes_nothing(
     assert [e["patient_id"] for e in errors if e["stage"] == "patient"] == ["SYN0005"]
     assert all(e["file"] for e in errors)
     assert (summary.new_predictions, summary.failed_pairs) == (2, 2)
-    # the checkpoint and the Trainer were set up while discovery ran; every step after the one before
+    # the checkpoint and the Trainer were made while discovery ran; every step after the one before
     steps = ["checkpoint", "trainer", "discovery", "plan", "workers started", "loop start", "loop end"]
     assert list(summary.marks) == steps  # on the CPU no "device ready": nothing is moved early
     assert sorted(summary.marks.values()) == [summary.marks[step] for step in steps]
