@@ -52,6 +52,7 @@ from onconet.data import body_size
 from onconet.data.dicom import Volume, assemble_volume, load_series_datasets
 from onconet.data.dicom_datetime import combine, parse_dt, parse_tm
 from onconet.data.header import header_bytes, header_number, header_text
+from onconet.data.slices import SliceHeader
 from onconet.errors import SuvError
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,39 @@ def private_value(ds: Dataset, group: int, offset: int, creator: str) -> object 
         if tag in ds and ds[tag].value not in (None, b"", ""):
             return ds[tag].value
     return None
+
+
+SPECIFIC_CHARACTER_SET = 0x00080005
+
+
+def _raw_private_group(ds: Dataset, group: int) -> tuple | None:
+    """What :func:`private_value` reads of a slice read by the series reader, as raw bytes: the elements
+    of ``group``, the character set and the transfer syntax (``None`` for other datasets)."""
+    if type(ds) is not SliceHeader:
+        return None
+    values = ds.values
+    elements = tuple(
+        (tag, vr, bytes(value)) for tag, (vr, value) in sorted(values.items()) if tag >> 16 == group
+    )
+    charset = values.get(SPECIFIC_CHARACTER_SET)
+    return elements, None if charset is None else (charset[0], bytes(charset[1])), ds.transfer_syntax
+
+
+def private_values(datasets: Sequence[Dataset], group: int, offset: int, creator: str) -> list[object | None]:
+    """:func:`private_value` of every dataset; slices whose raw ``group`` elements are byte-equal share one
+    lookup (a Philips series repeats its scale factors on every slice: one Dataset instead of one per
+    slice)."""
+    found: dict[tuple, object | None] = {}
+    values = []
+    for ds in datasets:
+        key = _raw_private_group(ds, group)
+        if key is None:
+            values.append(private_value(ds, group, offset, creator))
+            continue
+        if key not in found:
+            found[key] = private_value(ds, group, offset, creator)
+        values.append(found[key])
+    return values
 
 
 def _radiopharmaceutical(ds: Dataset) -> Dataset:
@@ -505,8 +539,8 @@ def suv_conversion(
     elif units == "CM2ML":
         stored_kind = "bsa"
     elif units == "CNTS":
-        suv_factors = [_number(private_value(ds, 0x7053, 0x00, PHILIPS_CREATOR)) for ds in datasets]
-        activity_factors = [_number(private_value(ds, 0x7053, 0x09, PHILIPS_CREATOR)) for ds in datasets]
+        suv_factors = [_number(v) for v in private_values(datasets, 0x7053, 0x00, PHILIPS_CREATOR)]
+        activity_factors = [_number(v) for v in private_values(datasets, 0x7053, 0x09, PHILIPS_CREATOR)]
         if all(f is not None and f > 0 for f in suv_factors):
             stored_kind, scale = "bw", np.asarray(suv_factors, dtype=np.float64)
             notes.append("Philips SUV scale factor (7053,1000)")

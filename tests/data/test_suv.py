@@ -264,3 +264,31 @@ def test_suv_needs_a_pet(tmp_path: Path) -> None:
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_philips_factors_read_once_per_distinct_private_group_match_every_slice(tmp_path: Path) -> None:
+    import pydicom
+
+    from onconet.data.dicom import load_series_datasets
+    from onconet.data.suv import PHILIPS_CREATOR, private_value, private_values
+
+    write_series(tmp_path, ramp((4, 3, 5)) * 10.0, header=pet_header())
+    files = sorted(tmp_path.glob("*.dcm"))
+    for index, path in enumerate(files):  # a Philips counts series; one slice has its own SUV factor
+        ds = pydicom.dcmread(path)
+        ds.Units = "CNTS"
+        block = ds.private_block(0x7053, PHILIPS_CREATOR, create=True)
+        block.add_new(0x00, "DS", "0.00051" if index == 2 else "0.00042")
+        block.add_new(0x09, "DS", "2.5")
+        ds.save_as(path)
+    slices = load_series_datasets(tmp_path)  # the series reader's raw slices
+    assert len(slices) == len(files) and all(type(s).__name__ == "SliceHeader" for s in slices)
+    for offset in (0x00, 0x09):
+        assert private_values(slices, 0x7053, offset, PHILIPS_CREATOR) == [
+            private_value(s, 0x7053, offset, PHILIPS_CREATOR) for s in slices
+        ]
+    by_name = {Path(s.filename).name: s for s in slices}
+    plain = [pydicom.dcmread(path) for path in files]
+    ours = suv_conversion([by_name[path.name] for path in files]).factors
+    np.testing.assert_array_equal(ours, suv_conversion(plain).factors)
+    assert sorted(set(ours.tolist())) == [0.00042, 0.00051]
