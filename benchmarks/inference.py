@@ -66,7 +66,7 @@ from onconet.inference.dataset import (  # noqa: E402
     volume_transforms,
 )
 from onconet.inference.plan import PairJob, plan_inference  # noqa: E402
-from onconet.inference.runner import infer  # noqa: E402
+from onconet.inference.runner import InferenceSummary, infer  # noqa: E402
 from onconet.models.module import ResponseModule  # noqa: E402
 
 try:  # infer's discovery processes (older trees: one per DataLoader worker)
@@ -514,15 +514,22 @@ def bound_lines(
     return lines
 
 
-def end_to_end_only(
-    args: argparse.Namespace, dicom: Path, ckpt: Path, work: Path, planning: float, processes: int
-) -> None:
-    """``--end-to-end-only``: ``infer()`` over the export with its phases and steps, nothing else."""
+def timed_infer(
+    args: argparse.Namespace, dicom: Path, ckpt: Path, work: Path
+) -> tuple[InferenceSummary, LoopTimes, float, float]:
+    """One ``infer()`` run into ``work/out`` with the loop's times recorded: summary, loop, start, end."""
     loop = LoopTimes()
     started = time.perf_counter()
     summary = infer(dicom, ckpt, work / "out", batch_size=args.batch_size, num_workers=args.num_workers,
                     progress=False, callbacks=[loop])  # fmt: skip
-    ended = time.perf_counter()
+    return summary, loop, started, time.perf_counter()
+
+
+def end_to_end_only(
+    args: argparse.Namespace, dicom: Path, ckpt: Path, work: Path, planning: float, processes: int
+) -> None:
+    """``--end-to-end-only``: ``infer()`` over the export with its phases and steps, nothing else."""
+    summary, loop, started, ended = timed_infer(args, dicom, ckpt, work)
     total = ended - started
     pairs = summary.pairs_planned
     phases = end_to_end_phases(started, ended, loop)
@@ -626,11 +633,7 @@ def main() -> None:
     stages["model"] = time_model(module, tuple(data["spatial_size"]), args.batch_size, device)
     shapes = handover_shapes(jobs, settings)
     transfer = time_host_to_device(shapes) if device == "cuda" else None
-    loop = LoopTimes()
-    started = time.perf_counter()
-    summary = infer(dicom, ckpt, work / "out", batch_size=args.batch_size, num_workers=args.num_workers,
-                    progress=False, callbacks=[loop])  # fmt: skip
-    ended = time.perf_counter()
+    summary, loop, started, ended = timed_infer(args, dicom, ckpt, work)
     end_to_end = ended - started
     data_total = sum(v for k, v in stages.items() if k != "model")
     decode_share = (stages["io"] + stages["decode"]) / data_total
