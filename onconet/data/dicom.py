@@ -516,11 +516,23 @@ def read_instance_header(
 
     ``reader``: a :func:`discovery_reader` that read this file's series so far (default: one per process).
     """
-    path = Path(path)
+    return instance_header(path, read_discovery_slice(path, reader))
+
+
+def read_discovery_slice(path: str | os.PathLike, reader: SeriesReader | None = None) -> SliceHeader | None:
+    """``path`` as the discovery series reader reads it, or ``None`` when that reader cannot (not an image
+    file it handles, or unreadable: :func:`instance_header` then asks the general reader, which names it)."""
     try:
-        ds: Header | None = (reader or _DISCOVERY_READER).read(path)
+        return (reader or _DISCOVERY_READER).read(path)
     except OSError:
-        ds = None  # read_dataset names the problem
+        return None
+
+
+def instance_header(path: str | os.PathLike, slice_header: SliceHeader | None) -> InstanceHeader | Skipped:
+    """The discovery fields of the file at ``path`` from ``slice_header``, its :func:`read_discovery_slice`,
+    or why the file is skipped (``None``: the file is read with the general reader)."""
+    path = Path(path)
+    ds: Header | None = slice_header
     try:
         if ds is None:  # not an image file the series reader handles: the general reader, as before
             ds = read_dataset(path, pixels=False, tags=_DISCOVERY_TAG_SET)

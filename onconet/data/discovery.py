@@ -13,7 +13,7 @@ tasks are whole subtrees, taken in name order, and each lists its files in Path 
 
 Within a run, a file that the series reader reads by its learnt layout and whose raw discovery elements
 are byte-equal to the previous file's needs no :class:`~onconet.data.dicom.InstanceHeader` of its own:
-:func:`~onconet.data.dicom.read_instance_header` is a function of those elements alone, so the file joins
+:func:`~onconet.data.dicom.instance_header` is a function of those elements alone, so the file joins
 the run as it would after the full comparison (about half of the per-file time went into making and
 comparing the header). :func:`start_discovery` starts the processes and returns at once, so the caller
 can set up other things (checkpoint, device) while the tree is read.
@@ -39,10 +39,11 @@ from onconet.data.dicom import (
     Skipped,
     StudyRecord,
     discovery_reader,
+    instance_header,
     iter_files,
-    read_instance_header,
+    read_discovery_slice,
 )
-from onconet.data.slices import SeriesReader, SliceHeader
+from onconet.data.slices import SliceHeader
 
 #: A run: one file's header (or why it was skipped) and further files with equal discovery fields.
 Run = tuple[InstanceHeader | Skipped, Sequence[str | os.PathLike]]
@@ -52,7 +53,7 @@ TASKS_PER_WORKER = 4
 
 #: Everything of a header but its path (what makes two files belong to one run).
 _fields = attrgetter(*(f.name for f in fields(InstanceHeader) if f.name != "path"))
-#: The elements :func:`read_instance_header` reads of a series reader's slice: the discovery keywords, the
+#: The elements :func:`instance_header` reads of a series reader's slice: the discovery keywords, the
 #: media storage SOP class (DICOMDIR) and the DICOMDIR's record sequence. Equal raw values (VR and bytes)
 #: give equal headers but for the path (``tests/data/test_discovery.py`` checks that nothing else counts).
 KEY_TAGS: tuple[int, ...] = (
@@ -60,17 +61,6 @@ KEY_TAGS: tuple[int, ...] = (
     0x00020002,  # MediaStorageSOPClassUID
     0x00041220,  # DirectoryRecordSequence
 )
-
-
-class _Parsed:
-    """A stand-in series reader that hands :func:`read_instance_header` a slice already read (or ``None``:
-    not one the series reader handles), so that no file is read twice."""
-
-    def __init__(self, header: SliceHeader | None) -> None:
-        self.header = header
-
-    def read(self, path: str | os.PathLike) -> SliceHeader | None:
-        return self.header
 
 
 def raw_key(header: SliceHeader) -> tuple:
@@ -135,12 +125,12 @@ def read_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
     for path in paths:
         if os.path.dirname(path) != folder:
             folder, reader = os.path.dirname(path), discovery_reader()
-        slice_header = _read_slice(reader, path)
+        slice_header = read_discovery_slice(path, reader)
         raw = raw_key(slice_header) if slice_header is not None else None
         if raw is not None and raw == last_raw:
             runs[-1][1].append(path)  # type: ignore[union-attr]
             continue
-        header = read_instance_header(path, _Parsed(slice_header))  # type: ignore[arg-type]
+        header = instance_header(path, slice_header)
         key = _fields(header) if isinstance(header, InstanceHeader) else None
         last_raw = raw if key is not None else None
         if key is not None and key == last:
@@ -149,14 +139,6 @@ def read_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
         runs.append((header, []))
         last = key
     return runs
-
-
-def _read_slice(reader: SeriesReader, path: str | os.PathLike) -> SliceHeader | None:
-    """``reader.read(path)``, or ``None`` when it cannot (the general reader then names the problem)."""
-    try:
-        return reader.read(path)
-    except OSError:
-        return None
 
 
 def read_subtree(task: tuple[str, bool]) -> list[Run]:
@@ -177,6 +159,11 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def rank_cpus(ranks: int = 1) -> int:
+    """One rank's share of :func:`available_cpus` when ``ranks`` processes (DDP) share the machine."""
+    return max(1, available_cpus() // max(1, ranks))
 
 
 class PendingDiscovery:

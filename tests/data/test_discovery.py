@@ -24,13 +24,13 @@ from onconet.data.dicom import (
     discover,
     discovery_reader,
     group_headers,
+    instance_header,
     iter_files,
     read_instance_header,
 )
 from onconet.data.discovery import (
     KEY_TAGS,
     _fields,
-    _Parsed,
     _sorted_files,
     read_runs,
     read_subtree,
@@ -104,21 +104,21 @@ def test_instance_header_depends_only_on_the_key_elements(tmp_path: Path) -> Non
     path = write_series(tmp_path / "pet", ramp((3, 3, 2)), header=pet_header(), study_date="20250314")[0]
     original = discovery_reader().read(path)
     assert original is not None
-    fields = _fields(read_instance_header(path, _Parsed(original)))
+    fields = _fields(instance_header(path, original))
     others = [tag for tag in original.values if tag not in KEY_TAGS]
     assert len(others) > 20  # geometry, rescale, SUV fields, pixels...
     for tag in others:
         for value in (b"", b"2\\3 ", b"OTHER\x00", b"\x01\x02\x03\x04"):
             values = {**original.values, tag: (original.values[tag][0], value)}
             changed = SliceHeader(str(path), values, b"", original.transfer_syntax, frozenset())
-            assert _fields(read_instance_header(path, _Parsed(changed))) == fields, hex(tag)
+            assert _fields(instance_header(path, changed)) == fields, hex(tag)
     # and every key element that holds a discovery field does count
     for keyword in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "Modality", "Units", "StudyDate"):
         tag = int(pydicom.tag.Tag(keyword))
         vr, value = original.values[tag]
         values = {**original.values, tag: (vr, b"19991231" if keyword == "StudyDate" else value + b".9 ")}
         changed = SliceHeader(str(path), values, b"", original.transfer_syntax, frozenset())
-        assert _fields(read_instance_header(path, _Parsed(changed))) != fields, keyword
+        assert _fields(instance_header(path, changed)) != fields, keyword
 
 
 def mixed_folder(root: Path) -> Path:
