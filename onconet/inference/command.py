@@ -49,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def default_workers(devices: int = 1) -> int:
     """``--num-workers`` when not given: per rank (``devices`` of them), its share of the cores but one
     loads pairs (the loading is CPU-bound; the rank's own process batches them and drives the model)."""
-    from onconet.data.discovery import available_cpus
+    from onconet.data.discovery import rank_cpus
 
-    return max(1, available_cpus() // max(1, devices) - 1)
+    return max(1, rank_cpus(devices) - 1)
 
 
 def run(args: argparse.Namespace) -> int:

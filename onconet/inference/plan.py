@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from onconet.data.dicom import Discovery, StudyRecord, discover
-from onconet.data.discovery import available_cpus
+from onconet.data.discovery import rank_cpus
 from onconet.data.pairs import form_pairs
 from onconet.data.study import choose_series
 from onconet.errors import OncoNetError
@@ -125,4 +125,4 @@ def discovery_processes(num_workers: int, devices: int = 1) -> int:
     """Processes that read the headers in ``onconet infer``: when the pairs are loaded in worker processes
     (those start after discovery, so the cores are free), every core, shared by the ``devices`` ranks that
     each discover the tree; else only this process."""
-    return max(1, available_cpus() // max(1, devices)) if num_workers > 0 else 1
+    return rank_cpus(devices) if num_workers > 0 else 1

@@ -32,5 +32,5 @@ def test_default_workers_leave_one_core_per_rank(monkeypatch, cores: int, device
 def test_discovery_uses_the_cores_of_this_rank(
     monkeypatch, workers: int, devices: int, processes: int
 ) -> None:
-    monkeypatch.setattr("onconet.inference.plan.available_cpus", lambda: 16)
+    monkeypatch.setattr("onconet.data.discovery.available_cpus", lambda: 16)
     assert discovery_processes(workers, devices) == processes
