@@ -3,8 +3,9 @@
 At 128³ one training step of the paired model launches about 600 CUDA kernels; in eager PyTorch the
 host needs 25-40 ms to enqueue them (Python, autograd, autocast, the Triton launchers) while the GPU needs
 about 24 ms (BASED-3D) or 19 ms (Monarch-3D) to run them, so the eager step is bound by the host
-(``benchmarks/backbones.py --modes eager graphs``). ``torch.cuda.make_graphed_callables`` records the forward and
-the backward once and then replays each with a single launch: the step runs at the GPU's speed. The
+(``benchmarks/backbones.py --modes eager graphs``). ``torch.cuda.make_graphed_callables`` records the
+forward and the backward once and then replays each with a single launch: the step runs at the GPU's
+speed. The
 loss, the gradient clipping and the optimizer stay eager (a few dozen launches), so Lightning's automatic
 optimization, schedulers and logging work unchanged.
 
